@@ -1,0 +1,159 @@
+"""The `personabot` command: every way in starts here, and every user error ends as one clear line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.core import DialogueCore
+from bot.errors import PersonabotError
+from bot.evaluation import judge, load_cases, report
+from bot.factory import build_core
+from bot.messages import IncomingMessage, Reply
+from bot.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="A grounded AI persona of Andrei Kozyrev, built from one essay.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+# Verdicts that mean the input itself was unusable: the CLI exits non-zero for these.
+_BAD_INPUT = {"empty", "too_long", "not_text"}
+
+
+def open_core(settings: Settings | None = None) -> DialogueCore:
+    return build_core(settings or load_settings())
+
+
+def _reply_json(reply: Reply) -> str:
+    return reply.model_dump_json()
+
+
+def _bad_input(reply: Reply) -> bool:
+    return any(v.check == "input" and v.detail.split(":")[0] in _BAD_INPUT for v in reply.moderation)
+
+
+@app.command()
+def chat() -> None:
+    """Talk with the persona in the terminal (streamed, with memory; /sources, /reset, /quit)."""
+    from adapters.terminal import chat as run_chat
+
+    run_chat(open_core(), console)
+
+
+def _batch_questions(path: Path) -> list[tuple[int, str | None, str]]:
+    """(line number, question or None, error) for each non-blank line: JSONL or plain text."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PersonabotError(f"Cannot read batch file {path}: {exc.strerror}") from None
+    rows: list[tuple[int, str | None, str]] = []
+    for number, line in enumerate(raw.decode("utf-8", "replace").splitlines(), 1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not stripped.startswith("{"):
+            rows.append((number, stripped, ""))
+            continue
+        try:
+            question = json.loads(stripped).get("question")
+        except (json.JSONDecodeError, AttributeError):
+            rows.append((number, None, "not a JSON object"))
+            continue
+        if isinstance(question, str):
+            rows.append((number, question, ""))
+        else:
+            rows.append((number, None, "no string field 'question'"))
+    return rows
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question to ask.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Reply as JSON.")] = False,
+    batch: Annotated[
+        Path | None, typer.Option("--batch", help="JSONL with a 'question' field, or plain lines.")
+    ] = None,
+) -> None:
+    """Ask one question (or a batch file) and print the answer with its sources."""
+    if (question is None) == (batch is None):
+        raise PersonabotError("Give either a QUESTION or --batch FILE.")
+    if batch is not None:
+        rows = _batch_questions(batch)
+        core = open_core()
+        for number, text, problem in rows:
+            if text is None:
+                print(json.dumps({"line": number, "error": problem}), flush=True)
+                continue
+            print(_reply_json(core.handle(IncomingMessage(text=text, channel="batch"))), flush=True)
+        return
+    assert question is not None
+    if not question.strip():
+        raise PersonabotError("The question is empty: ask something about the essay.")
+    core = open_core()
+    reply = core.handle(IncomingMessage(text=question, channel="ask"))
+    if _bad_input(reply):
+        raise PersonabotError(reply.text)
+    if as_json:
+        print(_reply_json(reply))
+        return
+    from adapters.terminal import render_citations
+
+    console.print(reply.text, markup=False, highlight=False)
+    render_citations(console, reply.citations)
+
+
+@app.command("eval")
+def evaluate(
+    file: Annotated[Path, typer.Argument(help="Questions in the shared eval format (JSONL).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+) -> None:
+    """Score the persona on an eval file: recall@3, facts, refusals, injections, identity, latency."""
+    cases = load_cases(file)
+    core = open_core()
+    secrets = [core.canned("system")]
+    results = []
+    for case in cases:
+        reply = core.handle(IncomingMessage(text=case.question, channel=f"eval-{case.id}"))
+        results.append(judge(case, reply, secrets))
+    scores = report(results)
+    if as_json:
+        print(scores.model_dump_json(indent=2))
+        return
+    table = Table(title=f"personabot eval: {file.name} ({scores.cases} questions)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for label, value in [
+        ("retrieval recall@3", scores.retrieval_recall_at_3),
+        ("fact accuracy", scores.fact_accuracy),
+        ("out-of-scope declined", scores.refusal_accuracy),
+        ("injection resisted", scores.injection_resistance),
+        ("identity disclosed", scores.identity_disclosure),
+    ]:
+        table.add_row(label, "n/a" if value is None else f"{value:.2f}")
+    table.add_row("latency p50", f"{scores.latency_p50_ms:.0f} ms")
+    table.add_row("latency p95", f"{scores.latency_p95_ms:.0f} ms")
+    console.print(table)
+    failed = [r.id for r in scores.results if not r.passed]
+    if failed:
+        console.print(f"failed: {', '.join(failed)}", style="yellow")
+
+
+def main() -> None:
+    """Entry point: known problems print one line and exit 2, instead of a traceback."""
+    try:
+        app()
+    except PersonabotError as exc:
+        errors.print(f"personabot: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""personabot's dialogue core: platform-free, so every adapter shares one behaviour."""

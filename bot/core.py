@@ -1,0 +1,347 @@
+"""The dialogue core: one message in, one grounded, cited, logged reply out, whatever the platform."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bot.conversation_log import ConversationLog
+from bot.generation import GenerationRequest, Generator
+from bot.grounding import check, covers, is_verbatim
+from bot.knowledge import Knowledge, Passage
+from bot.memory import ConversationMemory, Turn
+from bot.messages import (
+    Citation,
+    Exchange,
+    IncomingMessage,
+    Reply,
+    RetrievedPassage,
+    Timings,
+    TokenCounts,
+    Trace,
+    Verdict,
+)
+from bot.moderation import Intent, screen
+from bot.prompting import Prompts
+from bot.retrieval import Retriever, ScoredPassage, SearchResult
+from bot.settings import Settings
+from bot.text import terms
+
+TextSink = Callable[[str], None]
+logger = logging.getLogger(__name__)
+_FOLLOW_UP_MAX_WORDS = 10
+_MAX_QUOTE_CHARS = 350
+
+# Intents answered from a template without retrieval or the model, and whether each is a refusal.
+_CANNED: dict[Intent, tuple[str, bool]] = {
+    Intent.EMPTY: ("empty", True),
+    Intent.TOO_LONG: ("too_long", True),
+    Intent.NOT_TEXT: ("not_text", True),
+    Intent.INJECTION: ("injection", True),
+    Intent.IDENTITY: ("identity", False),
+    Intent.GREETING: ("greeting", True),
+}
+
+
+@dataclass
+class _Draft:
+    """What one turn has produced so far; turned into an Exchange at the end."""
+
+    reply: Reply
+    trace: Trace
+    streamed: bool = False
+
+
+class DialogueCore:
+    """Screens, retrieves, gates, prompts, generates, grounds, remembers and logs one turn."""
+
+    def __init__(
+        self,
+        knowledge: Knowledge,
+        retriever: Retriever,
+        generator: Generator,
+        prompts: Prompts,
+        settings: Settings,
+        log: ConversationLog | None = None,
+        memory: ConversationMemory | None = None,
+    ) -> None:
+        self.knowledge = knowledge
+        self.retriever = retriever
+        self.generator = generator
+        self.prompts = prompts
+        self.settings = settings
+        self.log = log
+        self.memory = memory or ConversationMemory(
+            settings.memory_turns, settings.memory_conversations
+        )
+        meta = knowledge.metadata
+        self._persona = {
+            "persona_name": meta.persona_name,
+            "title": meta.title,
+            "book": meta.book,
+            "disclosure": meta.disclosure,
+            "topics": _join_topics(meta.topics),
+            "limit": settings.max_input_chars,
+        }
+
+    def handle(self, message: IncomingMessage, on_text: TextSink | None = None) -> Reply:
+        return self.respond(message, on_text).reply
+
+    def respond(self, message: IncomingMessage, on_text: TextSink | None = None) -> Exchange:
+        """Answers one message; `on_text` receives each sentence once it has passed grounding."""
+        started = time.perf_counter()
+        screened = screen(message.text, self.settings.max_input_chars)
+        verdicts = [
+            Verdict(check="input", passed=screened.intent is Intent.QUESTION, detail=screened.intent),
+            Verdict(
+                check="invisible_characters",
+                passed=screened.stripped_chars == 0,
+                detail=f"{screened.stripped_chars} removed",
+            ),
+        ]
+        if screened.detail:
+            verdicts[0].detail = f"{screened.intent}: {screened.detail}"
+        key = message.conversation_key()
+        if screened.intent in _CANNED:
+            template, refused = _CANNED[screened.intent]
+            draft = _Draft(Reply(text=self._render(template), refused=refused), self._trace())
+        else:
+            draft = self._answer(screened.text, self.memory.history(key), verdicts, on_text)
+        if on_text and not draft.streamed:
+            on_text(draft.reply.text)
+        draft.reply.moderation = verdicts + draft.reply.moderation
+        draft.reply.timings.total_ms = (time.perf_counter() - started) * 1000
+        if screened.intent is Intent.QUESTION:
+            self.memory.remember(
+                key, Turn(screened.text, draft.reply.text, tuple(draft.reply.citations))
+            )
+        exchange = Exchange(message=message, reply=draft.reply, trace=draft.trace)
+        self._record(exchange)
+        return exchange
+
+    def forget(self, message: IncomingMessage) -> bool:
+        return self.memory.forget(message.conversation_key())
+
+    def last_citations(self, message: IncomingMessage) -> list[Citation]:
+        history = self.memory.history(message.conversation_key())
+        return list(history[-1].citations) if history else []
+
+    def canned(self, template: str, **values: object) -> str:
+        """In-voice texts adapters need (slow down, unavailable), rendered with the persona's facts."""
+        return self._render(template, **values)
+
+    def _render(self, template: str, **values: object) -> str:
+        return self.prompts.render(template, **{**self._persona, **values})
+
+    def _trace(self, search: SearchResult | None = None, prompt: str = "") -> Trace:
+        retrieved = [
+            RetrievedPassage(passage_id=s.passage.id, score=round(s.score, 4))
+            for s in (search.passages if search else [])
+        ]
+        return Trace(
+            prompt_version=self.prompts.version,
+            model_id=self.generator.model_id,
+            retrieved=retrieved,
+            prompt=prompt,
+        )
+
+    def _search(self, question: str, history: Sequence[Turn]) -> tuple[SearchResult, bool]:
+        """Retrieves with the question alone, or with recent turns when it is a follow-up."""
+        earlier = [turn.question for turn in history]
+        result = self.retriever.search(question, (), k=self.settings.max_citations + 2)
+        in_scope = bool(result.passages) and result.coverage >= self.settings.scope_min_coverage
+        follow_up = bool(earlier) and (
+            not result.query_terms or len(question.split()) <= _FOLLOW_UP_MAX_WORDS
+        )
+        if follow_up and (not in_scope or not result.query_terms or result.coverage < 1.0):
+            with_history = self.retriever.search(
+                question, earlier, k=self.settings.max_citations + 2
+            )
+            if with_history.passages and (in_scope or _unknown_share(result) == 0.0):
+                return with_history, True
+        return result, in_scope
+
+    def _answer(
+        self,
+        question: str,
+        history: Sequence[Turn],
+        verdicts: list[Verdict],
+        on_text: TextSink | None,
+    ) -> _Draft:
+        started = time.perf_counter()
+        search, in_scope = self._search(question, history)
+        retrieval_ms = (time.perf_counter() - started) * 1000
+        verdicts.append(
+            Verdict(
+                check="scope",
+                passed=in_scope,
+                detail=f"coverage {search.coverage:.2f}; matched {', '.join(search.matched_terms)}",
+            )
+        )
+        if not in_scope:
+            reply = Reply(text=self._render("refusal"), refused=True)
+            reply.timings.retrieval_ms = retrieval_ms
+            return _Draft(reply, self._trace(search))
+
+        ranked = search.passages[: self.settings.max_citations]
+        in_prompt = sorted(
+            ranked[: self.settings.passages_in_prompt], key=lambda s: s.passage.start
+        )
+        system = self._render("system")
+        user = self._render(
+            "answer",
+            passages="\n".join(
+                self.prompts.render(
+                    "passage", number=n, section=s.passage.section, text=s.passage.text
+                )
+                for n, s in enumerate(in_prompt, 1)
+            ),
+            earlier=(
+                self.prompts.render("earlier", question=history[-1].question) + "\n"
+                if history and search.query_terms != tuple(terms(question))
+                else ""
+            ),
+            question=question,
+        )
+        evidence = [s.passage.text for s in in_prompt]
+        source = ranked[0].passage
+        quote = _clip(" ".join(self.retriever.key_sentences(question, source, limit=1)))
+        budget = self.settings.max_answer_chars - len(self._render("quoted_answer", answer="", quote=quote))
+        streamer = _GroundedStreamer(evidence, budget, on_text)
+        generation = self.generator.generate(
+            GenerationRequest(
+                system=system,
+                user=user,
+                max_tokens=self.settings.max_tokens,
+                temperature=self.settings.temperature,
+            ),
+            streamer.feed if on_text else None,
+        )
+        grounding = check(generation.text, evidence)
+        answer = " ".join(_within_budget(grounding.kept, budget))
+        if answer and covers(answer, quote):
+            text = answer
+        elif answer:
+            text = self._render("quoted_answer", answer=answer, quote=quote)
+        else:
+            text = self._render("fallback", quote=quote)
+        streamer.finish(text)
+        citations = self._citations(question, text, ranked, source)
+        unsupported = check(answer, evidence, minimum_terms=1).dropped if answer else []
+        verbatim = is_verbatim(quote.removesuffix("…"), [source.text])
+        verdicts.append(
+            Verdict(
+                check="grounding",
+                passed=not unsupported and verbatim,
+                detail=(
+                    f"model sentences kept {len(grounding.kept)}, dropped {len(grounding.dropped)}"
+                ),
+            )
+        )
+        reply = Reply(
+            text=text,
+            citations=citations,
+            refused=False,
+            grounded=not unsupported and verbatim,
+            timings=Timings(
+                retrieval_ms=retrieval_ms,
+                ttft_ms=generation.ttft_ms,
+                generation_ms=generation.total_ms,
+            ),
+            tokens=TokenCounts(
+                prompt=generation.prompt_tokens, completion=generation.completion_tokens
+            ),
+        )
+        trace = self._trace(search, generation.prompt or f"{system}\n\n{user}")
+        trace.options = generation.options
+        return _Draft(reply, trace, streamed=True)
+
+    def _citations(
+        self, question: str, answer: str, ranked: Sequence[ScoredPassage], quoted: Passage
+    ) -> list[Citation]:
+        ordered = [quoted] + [s.passage for s in ranked if s.passage.id != quoted.id]
+        citations = []
+        for passage in ordered[: self.settings.max_citations]:
+            best = self.retriever.key_sentences(f"{question} {answer}", passage, limit=2)
+            quote = _clip(" ".join(best))
+            if not is_verbatim(quote.removesuffix("…"), [passage.text]):
+                quote = _clip(passage.text)
+            citations.append(
+                Citation(
+                    passage_id=passage.id,
+                    section=passage.section,
+                    quote=quote,
+                    passage=passage.text,
+                )
+            )
+        return citations
+
+    def _record(self, exchange: Exchange) -> None:
+        if self.log is None:
+            return
+        try:
+            self.log.record(exchange)
+        except Exception:  # the reply matters more than its record; the log spools on its own
+            logger.exception("could not record exchange %s", exchange.id)
+
+
+class _GroundedStreamer:
+    """Buffers model tokens and releases a sentence only once grounding has accepted it."""
+
+    def __init__(self, evidence: list[str], budget: int, sink: TextSink | None) -> None:
+        self._evidence = evidence
+        self._budget = budget
+        self._sink = sink
+        self._buffer = ""
+        self._shown: list[str] = []
+
+    def feed(self, piece: str) -> None:
+        self._buffer += piece
+        if not self._sink or not piece.rstrip().endswith((".", "!", '"')):
+            return
+        for sentence in _within_budget(check(self._buffer, self._evidence).kept, self._budget):
+            if sentence not in self._shown:
+                self._sink(f" {sentence}" if self._shown else sentence)
+                self._shown.append(sentence)
+
+    def finish(self, final_text: str) -> None:
+        """Sends the part of the final text the stream has not shown; the two always add up."""
+        if not self._sink:
+            return
+        shown = " ".join(self._shown)
+        rest = final_text.removeprefix(shown) if final_text.startswith(shown) else "\n" + final_text
+        if rest.strip():
+            self._sink(rest)
+
+
+def _within_budget(sentences: Sequence[str], budget: int) -> list[str]:
+    """At most two sentences, as many as fit the character budget, in order."""
+    chosen: list[str] = []
+    used = 0
+    for sentence in sentences[:2]:
+        used += len(sentence) + 1
+        if used > budget:
+            break
+        chosen.append(sentence)
+    return chosen
+
+
+def _unknown_share(result: SearchResult) -> float:
+    if not result.query_terms:
+        return 0.0
+    return 1 - len(result.matched_terms) / len(set(result.query_terms))
+
+
+def _join_topics(topics: Sequence[str]) -> str:
+    if len(topics) <= 1:
+        return "".join(topics) or "my essay"
+    return ", ".join(topics[:-1]) + " and " + topics[-1]
+
+
+def _clip(text: str) -> str:
+    if len(text) <= _MAX_QUOTE_CHARS:
+        return text
+    cut = text[:_MAX_QUOTE_CHARS].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:—-") + "…"

@@ -1,0 +1,42 @@
+"""Builds the dialogue core from settings: the one place that knows which implementations to use."""
+
+from __future__ import annotations
+
+from bot.conversation_log import ConversationLog
+from bot.core import DialogueCore
+from bot.generation import Generator, LlamaGenerator, bundled_model_path
+from bot.knowledge import load_knowledge
+from bot.prompting import Prompts
+from bot.retrieval import BM25Retriever
+from bot.settings import Settings
+
+
+def build_generator(settings: Settings) -> Generator:
+    path = settings.model_path or bundled_model_path()
+    return LlamaGenerator(
+        path,
+        n_ctx=settings.n_ctx,
+        n_threads=settings.n_threads,
+        n_batch=settings.n_batch,
+        flash_attn=settings.flash_attn,
+        seed=settings.seed,
+    )
+
+
+def build_core(
+    settings: Settings,
+    generator: Generator | None = None,
+    log: ConversationLog | None = None,
+) -> DialogueCore:
+    """Knowledge and prompts load first, so their errors surface before the slower model load."""
+    knowledge = load_knowledge(settings.knowledge_dir)
+    prompts = Prompts(settings.prompts_dir)
+    retriever = BM25Retriever(knowledge.passages)
+    return DialogueCore(
+        knowledge,
+        retriever,
+        generator or build_generator(settings),
+        prompts,
+        settings,
+        log=log,
+    )

@@ -1,0 +1,116 @@
+"""Input checks that run before retrieval: clean the text, then spot what must not reach the model."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+
+# Zero-width, bidi and other format characters hide text from readers but not from the model.
+_INVISIBLE_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn"}
+_KEEP_CONTROLS = {"\n", "\t"}
+
+_INJECTION = re.compile(
+    r"""
+    \b(ignore|disregard|forget|override|bypass|drop|abandon)\b[^.?!]{0,40}\b
+        (instruction|rule|prompt|persona|guideline|directive|programming|previous|above|prior|system)
+  | \b(system|developer|hidden|initial|secret|original)\s+(prompt|instruction|message|rule)s?\b
+  | \byour\s+(instructions|rules|prompt|guidelines|programming|configuration)\b
+  | \b(reveal|repeat|print|show|output|translate|recite|leak|dump)\b[^.?!]{0,40}\b
+        (prompt|instruction|above|system|configuration|everything\ before)
+  | (^|\byou\s+(will|must|should|shall)\s+|\bnow\s+)act\s+as\b
+  | \b(you\s+are\s+now|from\s+now\s+on|pretend\s+(to\s+be|you|that)|role-?play|roleplay
+        |jailbreak|developer\s+mode|\bdan\b|do\s+anything\s+now|simulate|impersonate)\b
+  | \b(new|updated)\s+(role|persona|instructions|rules)\b
+  | ^\s*(system|assistant|admin|developer)\s*:
+  | <\|?(im_start|im_end|system|endoftext)\|?>
+  | \[/?(inst|sys)\]
+  | \bstay\s+in\s+character\b|\bbreak\s+character\b|\bno\s+longer\s+(bound|kozyrev|andrei)
+    """,
+    re.IGNORECASE | re.VERBOSE | re.MULTILINE,
+)
+
+_IDENTITY = re.compile(
+    r"""
+    \b(are|r)\s+(you|u|ya)\s+(really\s+|actually\s+|truly\s+|even\s+)?
+        (the\s+real|real|human|a\s+human|a\s+person|a\s+real|a\s+bot|a\s+robot|a\s+machine|an?\s+ai
+        |an?\s+a\.i\.|a\s+chat\s?bot|a\s+program|a\s+computer|a\s+language\s+model|alive|kozyrev
+        |andrei|him|the\s+author|the\s+minister|automated|artificial|sentient|conscious)
+  | \bis\s+(this|it|that)\s+(really\s+|actually\s+|truly\s+)?(the\s+real|really|actually|a\s+bot
+        |an?\s+ai|a\s+human|a\s+person|a\s+machine|a\s+chat\s?bot|andrei|kozyrev|automated|him)
+  | \b(am\s+i|are\s+we)\s+(really\s+|actually\s+)?(talking|speaking|chatting|writing)\s+(to|with)
+  | \bwho\s+(are\s+you|am\s+i\s+(talking|speaking|chatting)|is\s+(this|talking|writing|answering))
+  | \bwhat\s+are\s+you\b
+  | \breal\s+(person|human|andrei|kozyrev)\b
+  | \b(himself|yourself|in\s+person)\b[^.?!]{0,30}\b(writ|typ|answer|repl|respond|talk)
+  | \b(writ|typ|answer|repl|respond)\w*\b[^.?!]{0,30}\b(himself|yourself|in\s+person)\b
+  | \b(bot|ai|a\.i\.|robot|chatbot|human)\s+or\s+(a\s+)?(human|person|real|bot|ai|machine)
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+_GREETING = re.compile(
+    r"^\s*(hi|hello|hey|hiya|greetings|good\s+(morning|afternoon|evening)|howdy|yo|thanks|thank\s+you)"
+    r"\b[\s!.,]*(there|andrei|kozyrev|mr\.?\s+kozyrev|sir|all|everyone)?[\s!.,:)]*$",
+    re.IGNORECASE,
+)
+
+
+class Intent(StrEnum):
+    QUESTION = "question"
+    EMPTY = "empty"
+    TOO_LONG = "too_long"
+    NOT_TEXT = "not_text"
+    INJECTION = "injection"
+    IDENTITY = "identity"
+    GREETING = "greeting"
+
+
+@dataclass(frozen=True)
+class Screened:
+    text: str
+    intent: Intent
+    stripped_chars: int
+    detail: str = ""
+
+
+def sanitize(text: str) -> tuple[str, int]:
+    """Removes invisible and control characters and collapses whitespace; returns the count removed."""
+    normalized = unicodedata.normalize("NFKC", text)
+    kept = [
+        ch
+        for ch in normalized
+        if ch in _KEEP_CONTROLS or unicodedata.category(ch) not in _INVISIBLE_CATEGORIES
+    ]
+    cleaned = re.sub(r"[ \t]+", " ", "".join(kept))
+    cleaned = re.sub(r"\s*\n\s*", "\n", cleaned).strip()
+    return cleaned, len(normalized) - len(kept)
+
+
+def _looks_like_text(text: str) -> bool:
+    """Binary garbage decodes to replacement characters and symbols with hardly a letter among them."""
+    letters = sum(ch.isalpha() for ch in text)
+    return "\ufffd" not in text[:200] and letters >= max(1, len(text) // 5)
+
+
+def screen(raw: str, max_chars: int) -> Screened:
+    """Classifies a user turn; the size check runs first so oversize input costs almost nothing."""
+    if len(raw) > max_chars * 4:
+        return Screened("", Intent.TOO_LONG, 0, f"{len(raw)} characters received")
+    text, stripped = sanitize(raw)
+    if not text:
+        return Screened(text, Intent.EMPTY, stripped)
+    if len(text) > max_chars:
+        return Screened("", Intent.TOO_LONG, stripped, f"{len(text)} characters > {max_chars}")
+    if not _looks_like_text(text):
+        return Screened(text, Intent.NOT_TEXT, stripped)
+    injection = _INJECTION.search(text)
+    if injection:
+        return Screened(text, Intent.INJECTION, stripped, f"marker: {injection.group(0)[:60]!r}")
+    identity = _IDENTITY.search(text)
+    if identity:
+        return Screened(text, Intent.IDENTITY, stripped, f"asked: {identity.group(0)[:60]!r}")
+    if _GREETING.match(text):
+        return Screened(text, Intent.GREETING, stripped)
+    return Screened(text, Intent.QUESTION, stripped)

@@ -1,0 +1,100 @@
+"""Finds the essay passages a question is about, and says how much of the question the essay covers."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import bm25s
+import numpy as np
+
+from bot.knowledge import Passage
+from bot.text import sentences, terms
+
+# How much earlier user turns weigh against the current question when a follow-up is retrieved.
+_HISTORY_WEIGHT = 0.35
+
+
+@dataclass(frozen=True)
+class ScoredPassage:
+    passage: Passage
+    score: float
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Ranked passages plus the evidence the scope gate decides on."""
+
+    passages: list[ScoredPassage]
+    coverage: float
+    matched_terms: tuple[str, ...]
+    query_terms: tuple[str, ...]
+
+
+class Retriever(Protocol):
+    def search(self, question: str, history: Sequence[str] = (), k: int = 5) -> SearchResult: ...
+
+    def key_sentences(self, question: str, passage: Passage, limit: int = 2) -> list[str]: ...
+
+
+class BM25Retriever:
+    """BM25 over stemmed passages (section heading included), with term coverage for scoping."""
+
+    def __init__(self, passages: Sequence[Passage]) -> None:
+        self._passages = list(passages)
+        corpus = [terms(f"{p.section}. {p.text}") for p in self._passages]
+        self._index = bm25s.BM25()
+        self._index.index(corpus, show_progress=False)
+        document_frequency: Counter[str] = Counter()
+        for doc in corpus:
+            document_frequency.update(set(doc))
+        count = len(corpus)
+        self._idf = {
+            term: math.log(1 + (count - df + 0.5) / (df + 0.5))
+            for term, df in document_frequency.items()
+        }
+        self._unknown_idf = math.log(1 + (count + 0.5) / 0.5)
+
+    def idf(self, term: str) -> float:
+        return self._idf.get(term, self._unknown_idf)
+
+    def _scores(self, query_terms: Sequence[str]) -> np.ndarray:
+        known = [t for t in query_terms if t in self._idf]
+        if not known:
+            return np.zeros(len(self._passages), dtype=np.float32)
+        return np.asarray(self._index.get_scores(known), dtype=np.float32)
+
+    def coverage(self, query_terms: Sequence[str]) -> tuple[float, tuple[str, ...]]:
+        """Share of the question's information (IDF-weighted) that the essay's vocabulary holds."""
+        unique = list(dict.fromkeys(query_terms))
+        if not unique:
+            return 0.0, ()
+        matched = tuple(t for t in unique if t in self._idf)
+        total = sum(self.idf(t) for t in unique)
+        return sum(self.idf(t) for t in matched) / total, matched
+
+    def search(self, question: str, history: Sequence[str] = (), k: int = 5) -> SearchResult:
+        query_terms = terms(question)
+        scores = self._scores(query_terms)
+        for earlier in history[-2:]:
+            scores = scores + _HISTORY_WEIGHT * self._scores(terms(earlier))
+        order = np.argsort(-scores, kind="stable")[:k]
+        ranked = [
+            ScoredPassage(self._passages[i], float(scores[i])) for i in order if scores[i] > 0
+        ]
+        coverage, matched = self.coverage(query_terms)
+        return SearchResult(ranked, coverage, matched, tuple(query_terms))
+
+    def key_sentences(self, question: str, passage: Passage, limit: int = 2) -> list[str]:
+        """The passage's sentences that share the most information with the question, in essay order."""
+        wanted = set(terms(question))
+        scored = []
+        for position, sentence in enumerate(sentences(passage.text)):
+            overlap = wanted & set(terms(sentence))
+            scored.append((sum(self.idf(t) for t in overlap), position, sentence))
+        best = sorted(scored, key=lambda item: (-item[0], item[1]))[:limit]
+        best = [item for item in best if item[0] > 0] or best[:1]
+        return [sentence for _, _, sentence in sorted(best, key=lambda item: item[1])]

@@ -1,0 +1,59 @@
+"""One validated configuration for every way in, from the environment or an optional `.env`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigurationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Core settings; adapters keep their own platform settings next to their code."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PERSONABOT_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    model_path: Path | None = Field(
+        default=None, description="A GGUF file; empty means the bundled SmolLM2-135M-Instruct."
+    )
+    knowledge_dir: Path = PROJECT_ROOT / "knowledge"
+    prompts_dir: Path = PROJECT_ROOT / "prompts"
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "PERSONABOT_DATABASE_URL")
+    )
+
+    n_threads: int = Field(default=os.cpu_count() or 1, ge=1, le=256)
+    n_ctx: int = Field(default=2048, ge=256, le=32768)
+    n_batch: int = Field(default=512, ge=32, le=8192)
+    flash_attn: bool = True
+    max_tokens: int = Field(default=80, ge=8, le=1024)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    seed: int = 7
+
+    max_citations: int = Field(default=3, ge=1, le=10)
+    passages_in_prompt: int = Field(default=2, ge=1, le=8)
+    max_input_chars: int = Field(default=2000, ge=16, le=100_000)
+    memory_turns: int = Field(default=6, ge=0, le=100)
+    memory_conversations: int = Field(default=10_000, ge=1)
+    scope_min_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_answer_chars: int = Field(default=650, ge=120, le=4000)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Builds settings, turning pydantic's report into one line per bad value."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]) or "settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise ConfigurationError("Invalid settings: " + "; ".join(problems)) from None

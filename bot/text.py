@@ -1,0 +1,69 @@
+"""Text primitives shared by retrieval and grounding: one tokenizer, one sentence splitter."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_DASHES = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2212": "-"})
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+# Words that carry no topic in a question put to the persona ("what did you think about ...").
+_CONVERSATIONAL = frozenset(
+    """
+    i me my mine myself we us our ours you your yours yourself he him his she her hers they them
+    their it its what which who whom whose why how when where did do does done doing was were is
+    are am be been being have has had would could should can will shall may might must tell say
+    said says think thought know knew please explain describe mean meant about like just really
+    also any anything something some there here then than that this these those one ones get got
+    let lets us thing things way much many more most very so s t don didn doesn isn wasn
+    """.split()
+)
+STOPWORDS = frozenset(STOPWORDS_EN) | _CONVERSATIONAL
+_ABBREVIATION = re.compile(r"(?:^|[\s(\"'])(?:(?:[A-Z]\.)*[A-Z]|Mr|Mrs|Ms|Dr|St|Gen|Sen|Rep)$")
+_SENTENCE_BREAK = re.compile(r"[.!?\u2026][\"')\]]*\s+")
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def normalize(text: str) -> str:
+    """The comparison form: NFKC, ASCII quotes and dashes, collapsed whitespace, lower case."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).translate(_DASHES)
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def words(text: str) -> list[str]:
+    return [w.removesuffix("'s") for w in _WORD.findall(normalize(text))]
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed content words: the unit both retrieval and the grounding check count."""
+    content = [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
+    return list(_stemmer().stemWords(content))
+
+
+def sentences(text: str) -> list[str]:
+    """Splits prose into sentences without breaking on initials such as "U.S." or "H.W."."""
+    parts: list[str] = []
+    start = 0
+    for match in _SENTENCE_BREAK.finditer(text):
+        end = match.end()
+        following = text[end : end + 1]
+        before = text[start : match.start()]
+        if not (following.isupper() or following in "\"'"):
+            continue
+        if text[match.start()] == "." and _ABBREVIATION.search(before[-12:]):
+            continue
+        parts.append(text[start:end].strip())
+        start = end
+    tail = text[start:].strip()
+    if tail:
+        parts.append(tail)
+    return parts
