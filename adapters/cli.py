@@ -39,7 +39,9 @@ def _reply_json(reply: Reply) -> str:
 
 
 def _bad_input(reply: Reply) -> bool:
-    return any(v.check == "input" and v.detail.split(":")[0] in _BAD_INPUT for v in reply.moderation)
+    return any(
+        v.check == "input" and v.detail.split(":")[0] in _BAD_INPUT for v in reply.moderation
+    )
 
 
 @app.command()

@@ -57,4 +57,7 @@ def chat(core: DialogueCore, console: Console, read: Callable[[str], str] = inpu
             console.print("(no answer)", style="dim")
         console.print()
         if reply.citations:
-            console.print(f"  sources: {', '.join(c.passage_id for c in reply.citations)}  (/sources)", style="dim")
+            console.print(
+                f"  sources: {', '.join(c.passage_id for c in reply.citations)}  (/sources)",
+                style="dim",
+            )

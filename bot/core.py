@@ -94,7 +94,9 @@ class DialogueCore:
         started = time.perf_counter()
         screened = screen(message.text, self.settings.max_input_chars)
         verdicts = [
-            Verdict(check="input", passed=screened.intent is Intent.QUESTION, detail=screened.intent),
+            Verdict(
+                check="input", passed=screened.intent is Intent.QUESTION, detail=screened.intent
+            ),
             Verdict(
                 check="invisible_characters",
                 passed=screened.stripped_chars == 0,
@@ -208,7 +210,9 @@ class DialogueCore:
         evidence = [s.passage.text for s in in_prompt]
         source = ranked[0].passage
         quote = _clip(" ".join(self.retriever.key_sentences(question, source, limit=1)))
-        budget = self.settings.max_answer_chars - len(self._render("quoted_answer", answer="", quote=quote))
+        budget = self.settings.max_answer_chars - len(
+            self._render("quoted_answer", answer="", quote=quote)
+        )
         streamer = _GroundedStreamer(evidence, budget, on_text)
         generation = self.generator.generate(
             GenerationRequest(

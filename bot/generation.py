@@ -5,10 +5,10 @@ from __future__ import annotations
 import importlib.util
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from bot.errors import GenerationError, ModelLoadError
 
@@ -42,7 +42,9 @@ class Generator(Protocol):
 
     model_id: str
 
-    def generate(self, request: GenerationRequest, on_token: TokenSink | None = None) -> Generation: ...
+    def generate(
+        self, request: GenerationRequest, on_token: TokenSink | None = None
+    ) -> Generation: ...
 
 
 def bundled_model_path() -> Path:
@@ -128,7 +130,10 @@ class LlamaGenerator:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def format_prompt(self, system: str, user: str) -> str:
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        messages: list[Any] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": user},
+        ]
         return str(self._formatter(messages=messages).prompt)
 
     def generate(self, request: GenerationRequest, on_token: TokenSink | None = None) -> Generation:
@@ -150,8 +155,8 @@ class LlamaGenerator:
                 stop=self._stops,
                 stream=True,
             )
-            for chunk in stream:
-                piece = chunk["choices"][0]["text"]
+            for chunk in cast(Iterator[dict[str, Any]], stream):
+                piece = str(chunk["choices"][0]["text"])
                 if not result.ttft_ms:
                     result.ttft_ms = (time.perf_counter() - started) * 1000
                 result.completion_tokens += 1

@@ -159,9 +159,7 @@ def parse(source: str, metadata: Metadata) -> tuple[tuple[Passage, ...], tuple[s
             continue
         ordinal += 1
         passage_id = f"{slugify(section)}-{ordinal:02d}"
-        passages.append(
-            Passage(passage_id, section, ordinal, text, block[0].start, block[-1].end)
-        )
+        passages.append(Passage(passage_id, section, ordinal, text, block[0].start, block[-1].end))
     return tuple(passages), tuple(sections)
 
 

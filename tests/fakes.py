@@ -13,7 +13,9 @@ class ScriptedGenerator:
 
     model_id = "scripted-fake"
 
-    def __init__(self, script: list[str] | Callable[[GenerationRequest], str] | None = None) -> None:
+    def __init__(
+        self, script: list[str] | Callable[[GenerationRequest], str] | None = None
+    ) -> None:
         self._script = script if script is not None else []
         self.requests: list[GenerationRequest] = []
 

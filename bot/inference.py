@@ -1,0 +1,43 @@
+"""Runs the synchronous core off the event loop, through a bounded queue that adapters share."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from bot.core import DialogueCore, TextSink
+from bot.messages import Exchange, IncomingMessage
+
+
+class QueueFullError(Exception):
+    """More turns are waiting than the queue accepts; the adapter answers "slow down"."""
+
+
+class InferenceQueue:
+    """One worker per model instance, so a slow generation delays only turns queued behind it."""
+
+    def __init__(self, core: DialogueCore, workers: int = 1, max_waiting: int = 64) -> None:
+        self.core = core
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
+        self._slots = asyncio.BoundedSemaphore(max_waiting)
+        self._waiting = 0
+
+    @property
+    def depth(self) -> int:
+        return self._waiting
+
+    async def respond(self, message: IncomingMessage, on_text: TextSink | None = None) -> Exchange:
+        if self._slots.locked():
+            raise QueueFullError()
+        async with self._slots:
+            self._waiting += 1
+            try:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(
+                    self._executor, self.core.respond, message, on_text
+                )
+            finally:
+                self._waiting -= 1
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=False)
