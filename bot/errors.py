@@ -19,3 +19,7 @@ class ModelLoadError(PersonabotError):
 
 class GenerationError(PersonabotError):
     """The generator failed while producing a reply."""
+
+
+class GeneratorUnavailableError(GenerationError):
+    """The inference server cannot answer now (down, overloaded, circuit open): answer in voice."""

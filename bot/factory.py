@@ -12,6 +12,21 @@ from bot.settings import Settings
 
 
 def build_generator(settings: Settings) -> Generator:
+    if settings.inference_url:
+        from bot.openai_generator import CircuitBreaker, OpenAIGenerator
+
+        key = settings.inference_api_key
+        return OpenAIGenerator(
+            settings.inference_url,
+            settings.inference_model,
+            key.get_secret_value() if key else None,
+            connect_timeout_s=settings.inference_connect_timeout_s,
+            read_timeout_s=settings.inference_read_timeout_s,
+            retries=settings.inference_retries,
+            breaker=CircuitBreaker(
+                settings.inference_breaker_failures, settings.inference_breaker_reset_s
+            ),
+        )
     path = settings.model_path or bundled_model_path()
     return LlamaGenerator(
         path,

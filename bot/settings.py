@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigurationError
@@ -45,6 +45,29 @@ class Settings(BaseSettings):
     memory_conversations: int = Field(default=10_000, ge=1)
     scope_min_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
     max_answer_chars: int = Field(default=650, ge=120, le=4000)
+
+    # Scale-out (docs/scaling.md): a remote OpenAI-compatible server, shared Redis, operations port.
+    inference_url: str | None = Field(
+        default=None, description="Base URL of an OpenAI-compatible server, e.g. http://llm:8080/v1."
+    )
+    inference_model: str = "default"
+    inference_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PERSONABOT_INFERENCE_API_KEY", "OPENAI_API_KEY"),
+    )
+    inference_connect_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    inference_read_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    inference_retries: int = Field(default=2, ge=0, le=10)
+    inference_breaker_failures: int = Field(default=3, ge=1, le=100)
+    inference_breaker_reset_s: float = Field(default=15.0, gt=0, le=3600)
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "PERSONABOT_REDIS_URL")
+    )
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(default=9090, ge=0, le=65535)
+    log_format: str = Field(default="json", pattern="^(json|text)$")
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    log_message_bodies: bool = False
 
 
 def load_settings(**overrides: object) -> Settings:
