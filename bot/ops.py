@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ from prometheus_client import (
 )
 
 from bot.conversation_log import ConversationLog
+from bot.errors import ConfigurationError
 from bot.generation import Generation, GenerationRequest, Generator, TokenSink
 from bot.logging_setup import exchange_fields
 from bot.messages import Exchange
@@ -188,6 +190,29 @@ class OpsServer:
             body=generate_latest(self.metrics.registry),
             headers={"Content-Type": CONTENT_TYPE_LATEST},
         )
+
+
+def serve_in_thread(server: OpsServer) -> threading.Thread:
+    """Runs the ops port on its own event loop, for runners that are not asyncio (uvicorn, Bolt)."""
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    async def main() -> None:
+        try:
+            await server.start()
+        except OSError as exc:
+            failure.append(exc)
+            return
+        finally:
+            started.set()
+        await asyncio.Event().wait()  # until the process exits; the thread is a daemon
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), name="ops", daemon=True)
+    thread.start()
+    started.wait(10)
+    if failure:
+        raise ConfigurationError(f"Cannot open the operations port: {failure[0]}")
+    return thread
 
 
 def database_check(url: str) -> Callable[[], bool]:

@@ -12,13 +12,21 @@ import httpx
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bot.errors import GeneratorUnavailableError
+from bot.errors import ConfigurationError, GeneratorUnavailableError
 from bot.factory import build_core
 from bot.generation import GenerationRequest
 from bot.logging_setup import configure_logging, request_context
 from bot.messages import IncomingMessage
 from bot.openai_generator import OpenAIGenerator
-from bot.ops import Check, CountingGenerator, CountingLog, Metrics, OpsServer, database_check
+from bot.ops import (
+    Check,
+    CountingGenerator,
+    CountingLog,
+    Metrics,
+    OpsServer,
+    database_check,
+    serve_in_thread,
+)
 from bot.settings import Settings, load_settings
 from tests.fakes import MemoryLog, ScriptedGenerator
 from tests.scale.servers import MockOpenAIServer, Scripted, free_port
@@ -154,3 +162,11 @@ def test_json_logs_carry_request_ids_and_no_secrets_or_bodies(
     assert (IN_SCOPE in out.getvalue()) is bodies
     assert "sk-very-secret" not in out.getvalue() and "hunter22" not in out.getvalue()
     assert lines[-1]["msg"] == "connecting with [redacted] to redis://:[redacted]@127.0.0.1:6379/0"
+
+
+def test_a_non_asyncio_runner_gets_the_port_in_a_thread(metrics: Metrics) -> None:
+    server = OpsServer(metrics, {"model": lambda: True})
+    serve_in_thread(server)
+    assert httpx.get(f"http://127.0.0.1:{server.port}/readyz").json()["status"] == "ready"
+    with pytest.raises(ConfigurationError, match="Cannot open the operations port"):
+        serve_in_thread(OpsServer(metrics, port=server.port))
