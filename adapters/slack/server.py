@@ -1,0 +1,133 @@
+"""Starting the Slack app: credentials checked first, then Socket Mode or the HTTP endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from urllib.error import URLError
+
+import uvicorn
+from slack_bolt import App, BoltRequest
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.starlette.handler import to_starlette_response
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from adapters.slack.app import SlackBot, web_client
+from adapters.slack.settings import SlackSettings
+from bot.conversation_log import ModerationStore
+from bot.core import DialogueCore
+from bot.errors import ConfigurationError, PersonabotError
+
+logger = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1_000_000
+
+
+def check_token(client: WebClient) -> dict[str, str]:
+    """auth.test once at start, so a wrong token is one clear line, not a failure per event."""
+    try:
+        result = client.auth_test()
+    except SlackApiError as exc:
+        raise ConfigurationError(
+            f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error', 'unknown error')}): "
+            "copy the Bot User OAuth Token again, and reinstall the app if it was revoked."
+        ) from None
+    except (URLError, OSError) as exc:
+        raise PersonabotError(f"Cannot reach Slack at {client.base_url}: {exc}") from None
+    return {key: str(result.get(key) or "") for key in ("team", "team_id", "user", "user_id")}
+
+
+def _error(status: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def http_app(app: App, path: str = "/slack/events") -> Starlette:
+    """Events, commands and shortcuts on one signed endpoint; Bolt verifies each signature.
+
+    Malformed requests are turned away here with 400/401 before Bolt sees them, so a bad
+    header can never surface as a 5xx; `dispatch` runs in a thread so the loop stays free.
+    """
+
+    async def events(request: Request) -> Response:
+        timestamp = request.headers.get("x-slack-request-timestamp")
+        if timestamp is None or request.headers.get("x-slack-signature") is None:
+            return _error(401, "missing Slack signature headers")
+        if not timestamp.isascii() or not timestamp.isdigit():
+            return _error(400, "malformed X-Slack-Request-Timestamp")
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return _error(413, "request body too large")
+        try:
+            bolt_request = BoltRequest(
+                body=body.decode("utf-8"),
+                query=request.url.query,
+                headers={key: [value] for key, value in request.headers.items()},
+            )
+        except (UnicodeDecodeError, ValueError, json.JSONDecodeError):
+            return _error(400, "malformed request body")
+        response = await run_in_threadpool(app.dispatch, bolt_request)
+        return to_starlette_response(response)
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    return Starlette(
+        routes=[Route(path, events, methods=["POST"]), Route("/healthz", health, methods=["GET"])]
+    )
+
+
+def build_bot(
+    settings: SlackSettings,
+    core_factory: Callable[[], DialogueCore],
+    moderation: ModerationStore,
+) -> tuple[SlackBot, str | None]:
+    """Checks the credentials before the (slow) core loads; returns the bot and its app token."""
+    token, secret, app_token = settings.credentials()
+    client = web_client(settings, token)
+    identity = check_token(client)
+    logger.info(
+        "Slack workspace %s (%s) as %s", identity["team"], identity["team_id"], identity["user"]
+    )
+    bot = SlackBot(core_factory(), settings, moderation, client, signing_secret=secret)
+    return bot, app_token
+
+
+def serve(
+    settings: SlackSettings,
+    core_factory: Callable[[], DialogueCore],
+    moderation: ModerationStore,
+) -> None:
+    """Runs until interrupted: Socket Mode with an app token, the HTTP endpoint otherwise."""
+    bot, app_token = build_bot(settings, core_factory, moderation)
+    try:
+        if app_token:
+            handler = SocketModeHandler(bot.app, app_token, web_client=bot.app.client)
+            try:
+                handler.connect()  # type: ignore[no-untyped-call]
+            except SlackApiError as exc:
+                raise ConfigurationError(
+                    f"Slack rejected SLACK_APP_TOKEN ({exc.response.get('error', 'unknown')}): "
+                    "it must be an app-level token with connections:write, and Socket Mode "
+                    "must be on."
+                ) from None
+            logger.info("Slack Socket Mode connected; Ctrl+C stops")
+            try:
+                threading.Event().wait()
+            finally:
+                handler.close()  # type: ignore[no-untyped-call]
+        else:
+            uvicorn.run(
+                http_app(bot.app, settings.path),
+                host=settings.host,
+                port=settings.port,
+                log_level="info",
+            )
+    finally:
+        bot.close()
