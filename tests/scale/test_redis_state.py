@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from bot.dedup import Deduplicator
+from adapters.slack.dedup import Deduplicator
 from bot.errors import ConfigurationError
 from bot.ratelimit import RateLimiter
 from bot.redis_state import RedisDeduplicator, RedisRateLimiter, connect
