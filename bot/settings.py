@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigurationError
@@ -46,9 +48,32 @@ class Settings(BaseSettings):
     scope_min_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
     max_answer_chars: int = Field(default=650, ge=120, le=4000)
 
+    # Conversation log (docs/moderation-log.md).
+    log_redact: bool = Field(default=True, description="Redact before storing anything.")
+    log_redact_kinds: list[Literal["email", "phone", "secret"]] = ["email", "phone", "secret"]
+    log_redact_patterns: list[str] = Field(
+        default_factory=list, description="Extra regular expressions to redact (JSON list)."
+    )
+    log_spool_dir: Path | None = Field(default=None, description="Default: <data_dir>/spool.")
+    log_retention: str = Field(
+        default="90d", description="Default for `personabot logs purge`: 30d, 12h, 2w..."
+    )
+    log_busy_timeout_ms: int = Field(default=30_000, ge=100, le=600_000)
+
+    @field_validator("log_redact_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression ({exc})") from None
+        return patterns
+
     # Scale-out (docs/scaling.md): a remote OpenAI-compatible server, shared Redis, operations port.
     inference_url: str | None = Field(
-        default=None, description="Base URL of an OpenAI-compatible server, e.g. http://llm:8080/v1."
+        default=None,
+        description="Base URL of an OpenAI-compatible server, e.g. http://llm:8080/v1.",
     )
     inference_model: str = "default"
     inference_api_key: SecretStr | None = Field(

@@ -1,0 +1,164 @@
+"""The values the moderation log's query API takes and returns (what the CLI and dashboard use)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from bot.errors import PersonabotError
+from bot.messages import Timings, TokenCounts, Verdict
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Stored times are naive UTC; what the API hands out says so explicitly.
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+class NotFoundError(PersonabotError):
+    """No such record in the caller's tenants (records of other tenants are reported the same way)."""
+
+
+class InvalidInputError(PersonabotError):
+    """A malformed id, date, duration or filter."""
+
+
+class ForbiddenError(PersonabotError):
+    """A scoped moderator tried to act on a tenant outside their scope."""
+
+
+class ExchangeFilter(BaseModel):
+    """Filters for `LogView.list_exchanges` and `iter_exchanges`; None means "any"."""
+
+    platform: str | None = None
+    tenant: str | None = None
+    channel: str | None = None
+    user: str | None = Field(default=None, description="Platform user id.")
+    since: UtcDatetime | None = Field(default=None, description="Inclusive, on `created`.")
+    until: UtcDatetime | None = Field(default=None, description="Exclusive, on `created`.")
+    flagged: bool | None = Field(default=None, description="True: has an open flag.")
+    refused: bool | None = None
+    grounded: bool | None = None
+    search: str | None = Field(default=None, description="Case-insensitive, in input or reply.")
+    limit: int = Field(default=50, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+class NoteInfo(BaseModel):
+    id: int
+    author: str
+    text: str
+    created: UtcDatetime
+
+
+class FlagInfo(BaseModel):
+    id: int
+    exchange_id: str
+    tenant: str
+    reporter: str
+    reason: str
+    status: str
+    created: UtcDatetime
+    resolved_at: UtcDatetime | None = None
+    resolved_by: str | None = None
+    notes: list[NoteInfo] = Field(default_factory=list)
+
+
+class ExchangeSummary(BaseModel):
+    """One row of a listing."""
+
+    id: str
+    tenant: str
+    platform: str
+    channel: str
+    thread: str
+    user_id: str
+    user_name: str
+    created: UtcDatetime
+    input_text: str
+    reply_text: str
+    refused: bool
+    grounded: bool
+    open_flags: int = 0
+    erased: bool = False
+
+
+class CitedPassage(BaseModel):
+    passage_id: str
+    section: str = ""
+    quote: str = ""
+    score: float | None = Field(default=None, description="Retrieval score, when it was retrieved.")
+
+
+class ExchangeDetail(ExchangeSummary):
+    """Everything stored for one exchange: why the persona answered as it did, and its flags."""
+
+    seq: int
+    moderation: list[Verdict]
+    citations: list[CitedPassage]
+    retrieved: list[CitedPassage]
+    prompt_version: str
+    model_id: str
+    options: dict[str, Any]
+    prompt: str
+    timings: Timings
+    tokens: TokenCounts
+    stored_at: UtcDatetime
+    row_hash: str
+    flags: list[FlagInfo] = Field(default_factory=list)
+
+
+class Page(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[ExchangeSummary]
+
+
+class DayStats(BaseModel):
+    day: str
+    exchanges: int = 0
+    refusals: int = 0
+    ungrounded: int = 0
+    flags: int = 0
+
+
+class ChainReport(BaseModel):
+    """The verdict on one tenant's chain; `broken_seq` is the first broken link, if any."""
+
+    tenant: str
+    checked: int
+    ok: bool
+    broken_seq: int | None = None
+    exchange_id: str | None = None
+    problem: str | None = None
+
+
+class BanInfo(BaseModel):
+    platform: str
+    tenant: str
+    user_id: str
+    reason: str
+    banned_by: str
+    created: UtcDatetime
+
+
+class AuditInfo(BaseModel):
+    id: int
+    at: UtcDatetime
+    actor: str
+    action: str
+    tenant: str | None
+    target: str
+    detail: dict[str, Any]
+
+
+class ErasureReport(BaseModel):
+    exchanges_deleted: int
+    exchanges_anonymised: int
+    flags_anonymised: int
+    bans_lifted: int

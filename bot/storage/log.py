@@ -1,0 +1,258 @@
+"""`SqlConversationLog`: the core's ConversationLog and the adapters' ModerationStore, on SQL.
+
+Recording never raises: a redacted copy of each exchange is appended to its tenant's hash chain,
+or, when the database cannot take it, to the on-disk spool, which a background thread replays
+once the database answers again. `close()` flushes the spool (or leaves it on disk for the next
+start, which replays it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlmodel import Session, select
+
+from bot.errors import PersonabotError
+from bot.messages import Exchange
+from bot.settings import Settings
+from bot.storage.chain import content_hash, link_hash
+from bot.storage.engine import database_url, make_engine, migrate
+from bot.storage.models import GENESIS_HASH, ChainHead, Conversation, ExchangeRow
+from bot.storage.redaction import Redactor
+from bot.storage.spool import Spool
+from bot.storage.view import LogView, naive_utc, utcnow
+
+logger = logging.getLogger(__name__)
+
+
+class SqlConversationLog(LogView):
+    """An admin-scoped `LogView` that also records exchanges; `scoped()` narrows it for moderators."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        spool_dir: Path,
+        redactor: Redactor | None = None,
+        retry_seconds: float = 5.0,
+    ) -> None:
+        super().__init__(engine)
+        self.redactor = redactor
+        self.spool = Spool(spool_dir)
+        self.retry_seconds = retry_seconds
+        self._ready = False
+        self._state = threading.Lock()
+        self._stop = threading.Event()
+        self._retrier: threading.Thread | None = None
+        self._spooled = self.spool.pending() > 0
+
+    def start(self) -> bool:
+        """Migrates the schema and replays any spool; False (and retrying later) if the DB is down."""
+        try:
+            self._ensure_schema()
+            self.flush()
+        except SQLAlchemyError as exc:
+            logger.warning("conversation log database unavailable at start-up: %s", exc)
+            self._retry_in_background()
+            return False
+        return True
+
+    def record(self, exchange: Exchange) -> None:
+        """Stores one exchange; on any failure it is spooled to disk instead. Never raises."""
+        try:
+            clean = self.redactor.exchange(exchange) if self.redactor else exchange
+        except Exception:
+            logger.exception("redaction failed; storing exchange %s unredacted", exchange.id)
+            clean = exchange
+        try:
+            if self._spooled:
+                self.flush()
+            self._write(clean)
+        except Exception as exc:
+            logger.warning("conversation log unavailable (%s); spooling %s", exc, exchange.id)
+            try:
+                self.spool.append(clean)
+            except OSError:
+                logger.exception("could not spool exchange %s: it is lost", exchange.id)
+                return
+            self._spooled = True
+            self._retry_in_background()
+
+    def flush(self) -> int:
+        """Writes spooled exchanges to the database; raises if it is still unavailable."""
+        self._ensure_schema()
+        written = self.spool.replay(self._write, transient)
+        self._spooled = self.spool.pending() > 0
+        return written
+
+    def close(self) -> None:
+        """Stops retrying, flushes what it can, and releases connections; safe to call twice."""
+        self._stop.set()
+        if self._retrier is not None:
+            self._retrier.join(timeout=self.retry_seconds + 1)
+        if self._spooled:
+            try:
+                self.flush()
+            except Exception as exc:
+                logger.warning("spooled exchanges stay on disk until the next start: %s", exc)
+        self.engine.dispose()
+
+    def _ensure_schema(self) -> None:
+        with self._state:
+            if not self._ready:
+                migrate(self.engine)
+                self._ready = True
+
+    def _retry_in_background(self) -> None:
+        with self._state:
+            if self._stop.is_set() or (self._retrier and self._retrier.is_alive()):
+                return
+            self._retrier = threading.Thread(
+                target=self._retry, name="conversation-log-retry", daemon=True
+            )
+            self._retrier.start()
+
+    def _retry(self) -> None:
+        while not self._stop.wait(self.retry_seconds):
+            try:
+                self.flush()
+            except Exception as exc:
+                logger.info("conversation log still unavailable: %s", exc)
+                continue
+            if not self._spooled:
+                return
+
+    def _write(self, exchange: Exchange) -> None:
+        """Appends one exchange to its tenant's chain in one transaction; known ids are skipped."""
+        self._ensure_schema()
+        message, reply, trace = exchange.message, exchange.reply, exchange.trace
+        with Session(self._writer) as session, session.begin():
+            if session.get(ExchangeRow, exchange.id) is not None:
+                return
+            head = _lock_head(session, message.tenant)
+            conversation = _conversation(session, exchange)
+            scores = {p.passage_id: p.score for p in trace.retrieved}
+            row = ExchangeRow(
+                id=exchange.id,
+                conversation_id=conversation,
+                tenant=message.tenant,
+                seq=head.seq + 1,
+                platform=message.platform,
+                channel=message.channel,
+                thread=message.thread or "",
+                user_id=message.user_id,
+                user_name=message.user_name,
+                input_text=message.text,
+                reply_text=reply.text,
+                refused=reply.refused,
+                grounded=reply.grounded,
+                moderation=[v.model_dump(mode="json") for v in reply.moderation],
+                citations=[
+                    {
+                        "passage_id": c.passage_id,
+                        "section": c.section,
+                        "quote": c.quote,
+                        "score": scores.get(c.passage_id),
+                    }
+                    for c in reply.citations
+                ],
+                retrieved=[p.model_dump(mode="json") for p in trace.retrieved],
+                prompt_version=trace.prompt_version,
+                model_id=trace.model_id,
+                options=trace.options,
+                prompt=trace.prompt,
+                retrieval_ms=reply.timings.retrieval_ms,
+                ttft_ms=reply.timings.ttft_ms,
+                generation_ms=reply.timings.generation_ms,
+                total_ms=reply.timings.total_ms,
+                prompt_tokens=reply.tokens.prompt,
+                completion_tokens=reply.tokens.completion,
+                created=naive_utc(message.received_at),
+                stored_at=utcnow(),
+                prev_hash=head.row_hash,
+                content_hash="",
+                row_hash="",
+            )
+            row.content_hash = content_hash(row)
+            row.row_hash = link_hash(row.tenant, row.seq, row.prev_hash, row.content_hash)
+            head.seq, head.row_hash = row.seq, row.row_hash
+            session.add(row)
+            session.add(head)
+
+
+def transient(exc: Exception) -> bool:
+    """Failures worth retrying later: the database is away, not refusing this row."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, OSError | SQLAlchemyError)
+
+
+def _lock_head(session: Session, tenant: str) -> ChainHead:
+    """The tenant's chain head, locked until commit (FOR UPDATE; SQLite holds the write lock)."""
+    stmt = select(ChainHead).where(ChainHead.tenant == tenant).with_for_update()
+    head = session.exec(stmt).first()
+    if head is None:
+        try:
+            with session.begin_nested():
+                session.add(ChainHead(tenant=tenant, seq=0, row_hash=GENESIS_HASH))
+        except IntegrityError:  # another process started this tenant's chain first
+            pass
+        head = session.exec(stmt.execution_options(populate_existing=True)).one()
+    return head
+
+
+def _conversation(session: Session, exchange: Exchange) -> int:
+    message = exchange.message
+    key = (message.platform, message.tenant, message.channel, message.thread or "")
+    stmt = select(Conversation.id).where(
+        Conversation.platform == key[0],
+        Conversation.tenant == key[1],
+        Conversation.channel == key[2],
+        Conversation.thread == key[3],
+    )
+    found = session.exec(stmt).first()
+    if found is not None:
+        return found
+    conversation = Conversation(
+        platform=key[0],
+        tenant=key[1],
+        channel=key[2],
+        thread=key[3],
+        started=naive_utc(message.received_at),
+    )
+    session.add(conversation)
+    session.flush()
+    assert conversation.id is not None
+    return conversation.id
+
+
+def open_log(settings: Settings, *, require_database: bool = False) -> SqlConversationLog:
+    """The log the settings describe. With `require_database` (the `logs` CLI) an unreachable
+    database is a user error; otherwise the bot starts anyway and spools until it is back."""
+    engine = make_engine(
+        database_url(settings.data_dir, settings.database_url), settings.log_busy_timeout_ms
+    )
+    redactor = (
+        Redactor(settings.log_redact_kinds, settings.log_redact_patterns)
+        if settings.log_redact
+        else None
+    )
+    log = SqlConversationLog(
+        engine, settings.log_spool_dir or settings.data_dir / "spool", redactor
+    )
+    if not log.start() and require_database:
+        log.close()
+        raise PersonabotError(
+            f"Cannot reach the conversation log database at "
+            f"{engine.url.render_as_string(hide_password=True)}."
+        )
+    return log

@@ -1,0 +1,158 @@
+"""The moderation log's tables. Times are naive UTC so SQLite and PostgreSQL hash and compare alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import NaiveDatetime
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# Stands in for a platform user's id and name once that user's data has been erased.
+ERASED = "[erased]"
+GENESIS_HASH = "0" * 64
+
+
+class Conversation(SQLModel, table=True):
+    """A place where the persona talks: one channel or thread of one tenant on one platform."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("platform", "tenant", "channel", "thread"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=64)
+    tenant: str = Field(max_length=128, index=True)
+    channel: str = Field(max_length=256)
+    thread: str = Field(default="", max_length=256)
+    started: NaiveDatetime
+
+
+class ExchangeRow(SQLModel, table=True):
+    """One turn: what was asked, what was answered, and everything that explains the answer.
+
+    `seq`, `prev_hash`, `content_hash` and `row_hash` chain the rows of one tenant together so
+    that an edited, deleted or reordered row is detectable (see `bot.storage.chain`).
+    """
+
+    __tablename__ = "exchanges"
+    __table_args__ = (
+        UniqueConstraint("tenant", "seq"),
+        Index("ix_exchanges_tenant_created", "tenant", "created"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    conversation_id: int = Field(foreign_key="conversations.id", index=True)
+    tenant: str = Field(max_length=128)
+    seq: int
+    platform: str = Field(max_length=64, index=True)
+    channel: str = Field(max_length=256)
+    thread: str = Field(default="", max_length=256)
+    user_id: str = Field(max_length=128, index=True)
+    user_name: str = Field(max_length=256)
+    input_text: str = Field(sa_column=Column(Text, nullable=False))
+    reply_text: str = Field(sa_column=Column(Text, nullable=False))
+    refused: bool
+    grounded: bool
+    moderation: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    citations: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    retrieved: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    prompt_version: str = Field(max_length=128)
+    model_id: str = Field(max_length=256)
+    options: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    prompt: str = Field(sa_column=Column(Text, nullable=False))
+    retrieval_ms: float
+    ttft_ms: float
+    generation_ms: float
+    total_ms: float
+    prompt_tokens: int
+    completion_tokens: int
+    created: NaiveDatetime = Field(index=True)
+    stored_at: NaiveDatetime
+    prev_hash: str = Field(max_length=64)
+    content_hash: str = Field(max_length=64)
+    row_hash: str = Field(max_length=64)
+    erased_at: NaiveDatetime | None = None
+
+
+class ChainHead(SQLModel, table=True):
+    """The last link of each tenant's chain; locking it serialises appends across processes."""
+
+    __tablename__ = "chain_heads"
+
+    tenant: str = Field(primary_key=True, max_length=128)
+    seq: int
+    row_hash: str = Field(max_length=64)
+
+
+class Tombstone(SQLModel, table=True):
+    """The hashes of a purged or erased row, kept so the chain still verifies without its content."""
+
+    __tablename__ = "tombstones"
+    __table_args__ = (UniqueConstraint("tenant", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=128)
+    seq: int
+    exchange_id: str = Field(max_length=64)
+    prev_hash: str = Field(max_length=64)
+    content_hash: str = Field(max_length=64)
+    row_hash: str = Field(max_length=64)
+    reason: str = Field(max_length=32)
+    removed_at: NaiveDatetime
+
+
+class Flag(SQLModel, table=True):
+    """A report on one exchange, from a platform user or a moderator, until a moderator resolves it."""
+
+    __tablename__ = "flags"
+
+    id: int | None = Field(default=None, primary_key=True)
+    exchange_id: str = Field(foreign_key="exchanges.id", index=True, max_length=64)
+    tenant: str = Field(max_length=128, index=True)
+    reporter: str = Field(max_length=256)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="open", max_length=16, index=True)
+    created: NaiveDatetime
+    resolved_at: NaiveDatetime | None = None
+    resolved_by: str | None = Field(default=None, max_length=256)
+
+
+class FlagNote(SQLModel, table=True):
+    """A moderator's note on a flag."""
+
+    __tablename__ = "flag_notes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    flag_id: int = Field(foreign_key="flags.id", index=True)
+    author: str = Field(max_length=256)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created: NaiveDatetime
+
+
+class Ban(SQLModel, table=True):
+    """A platform user a moderator has barred from talking to the persona in one tenant."""
+
+    __tablename__ = "bans"
+    __table_args__ = (UniqueConstraint("platform", "tenant", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=64)
+    tenant: str = Field(max_length=128, index=True)
+    user_id: str = Field(max_length=128)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    banned_by: str = Field(max_length=256)
+    created: NaiveDatetime
+
+
+class AuditEntry(SQLModel, table=True):
+    """One moderator action: who did what to which record, and when."""
+
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: NaiveDatetime = Field(index=True)
+    actor: str = Field(max_length=256)
+    action: str = Field(max_length=64)
+    tenant: str | None = Field(default=None, max_length=128, index=True)
+    target: str = Field(default="", max_length=256)
+    detail: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,663 @@
+"""The query layer: every read and every moderator action, always limited to the caller's tenants.
+
+A `LogView` is built with the set of tenants its moderator may see (None means all: an admin).
+Every statement goes through `_scope`, so a scoped view cannot read another tenant's rows, not
+even by guessing an id: such ids are reported as unknown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, Self, TypeVar
+
+from sqlalchemy import Engine, and_, case, delete, exists, func, or_
+from sqlalchemy.sql import ColumnElement
+from sqlmodel import Session, col, select
+
+from bot.messages import Timings, TokenCounts, Verdict
+from bot.storage.api import (
+    AuditInfo,
+    BanInfo,
+    ChainReport,
+    CitedPassage,
+    DayStats,
+    ErasureReport,
+    ExchangeDetail,
+    ExchangeFilter,
+    ExchangeSummary,
+    FlagInfo,
+    ForbiddenError,
+    InvalidInputError,
+    NoteInfo,
+    NotFoundError,
+    Page,
+)
+from bot.storage.chain import content_hash, link_hash
+from bot.storage.engine import writer
+from bot.storage.models import (
+    ERASED,
+    GENESIS_HASH,
+    AuditEntry,
+    Ban,
+    ChainHead,
+    ExchangeRow,
+    Flag,
+    FlagNote,
+    Tombstone,
+)
+
+_ID = re.compile(r"^[0-9A-Za-z_-]{6,64}$")
+_BATCH = 500
+
+
+class _Filterable(Protocol):
+    def where(self, *clauses: Any) -> Self: ...
+
+
+S = TypeVar("S", bound=_Filterable)
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the form every stored time takes."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+class LogView:
+    """Reads and moderates the log on behalf of one moderator's tenants (None: every tenant)."""
+
+    def __init__(self, engine: Engine, tenants: Iterable[str] | None = None) -> None:
+        self.engine = engine
+        self._writer = writer(engine)
+        self.tenants = frozenset(tenants) if tenants is not None else None
+
+    def scoped(self, tenants: Iterable[str]) -> LogView:
+        """A view limited to `tenants` (and to this view's own scope, if it has one)."""
+        wanted = frozenset(tenants)
+        return LogView(self.engine, wanted if self.tenants is None else wanted & self.tenants)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def list_exchanges(self, where: ExchangeFilter | None = None) -> Page:
+        """Newest first; `total` counts every match so a UI can page."""
+        where = where or ExchangeFilter()
+        with Session(self.engine) as session:
+            conditions = self._conditions(where)
+            total = session.exec(
+                select(func.count()).select_from(ExchangeRow).where(*conditions)
+            ).one()
+            rows = session.exec(
+                select(ExchangeRow)
+                .where(*conditions)
+                .order_by(col(ExchangeRow.created).desc(), col(ExchangeRow.id).desc())
+                .limit(where.limit)
+                .offset(where.offset)
+            ).all()
+            counts = _open_flag_counts(session, [row.id for row in rows])
+            items = [_summary(row, counts.get(row.id, 0)) for row in rows]
+        return Page(total=total, limit=where.limit, offset=where.offset, items=items)
+
+    def iter_exchanges(self, where: ExchangeFilter | None = None) -> Iterator[ExchangeDetail]:
+        """Every match in full, oldest first, ignoring limit/offset: for exports."""
+        conditions = self._conditions(where or ExchangeFilter())
+        last: tuple[datetime, str] | None = None
+        while True:
+            with Session(self.engine) as session:
+                stmt = select(ExchangeRow).where(*conditions)
+                if last is not None:
+                    stmt = stmt.where(
+                        or_(
+                            col(ExchangeRow.created) > last[0],
+                            and_(
+                                col(ExchangeRow.created) == last[0], col(ExchangeRow.id) > last[1]
+                            ),
+                        )
+                    )
+                rows = session.exec(
+                    stmt.order_by(col(ExchangeRow.created), col(ExchangeRow.id)).limit(_BATCH)
+                ).all()
+                details = _details(session, rows)
+            yield from details
+            if len(rows) < _BATCH:
+                return
+            last = (rows[-1].created, rows[-1].id)
+
+    def get_exchange(self, exchange_id: str) -> ExchangeDetail:
+        """By full id or by a unique prefix of at least six characters."""
+        with Session(self.engine) as session:
+            row = self._find(session, exchange_id)
+            return _details(session, [row])[0]
+
+    def flags(self, status: str | None = "open", limit: int = 100) -> list[FlagInfo]:
+        with Session(self.engine) as session:
+            stmt = self._scope(select(Flag), col(Flag.tenant))
+            if status:
+                stmt = stmt.where(Flag.status == status)
+            rows = session.exec(stmt.order_by(col(Flag.created).desc()).limit(limit)).all()
+            return _flag_infos(session, rows)
+
+    def stats(self, since: datetime | None = None, until: datetime | None = None) -> list[DayStats]:
+        """Exchanges, refusals, ungrounded answers and flags per UTC day, oldest first."""
+        days: dict[str, DayStats] = {}
+        with Session(self.engine) as session:
+            day = func.date(ExchangeRow.created)
+            stmt = self._scope(
+                select(
+                    day,
+                    func.count(),
+                    func.sum(case((col(ExchangeRow.refused), 1), else_=0)),
+                    func.sum(
+                        case(
+                            (and_(~col(ExchangeRow.refused), ~col(ExchangeRow.grounded)), 1),
+                            else_=0,
+                        )
+                    ),
+                ),
+                col(ExchangeRow.tenant),
+            )
+            stmt = _between(stmt, col(ExchangeRow.created), since, until)
+            for value, count, refusals, ungrounded in session.exec(stmt.group_by(day)).all():
+                key = str(value)
+                days[key] = DayStats(
+                    day=key, exchanges=count, refusals=refusals or 0, ungrounded=ungrounded or 0
+                )
+            flag_day = func.date(Flag.created)
+            stmt_flags = self._scope(select(flag_day, func.count()), col(Flag.tenant))
+            stmt_flags = _between(stmt_flags, col(Flag.created), since, until)
+            for value, count in session.exec(stmt_flags.group_by(flag_day)).all():
+                key = str(value)
+                days.setdefault(key, DayStats(day=key)).flags = count
+        return [days[key] for key in sorted(days)]
+
+    def audit(self, limit: int = 100, offset: int = 0) -> list[AuditInfo]:
+        """Newest first; a scoped moderator sees only actions on their own tenants."""
+        with Session(self.engine) as session:
+            stmt = self._scope(select(AuditEntry), col(AuditEntry.tenant))
+            rows = session.exec(
+                stmt.order_by(col(AuditEntry.id).desc()).limit(limit).offset(offset)
+            ).all()
+            return [AuditInfo.model_validate(row, from_attributes=True) for row in rows]
+
+    def bans(self) -> list[BanInfo]:
+        with Session(self.engine) as session:
+            rows = session.exec(
+                self._scope(select(Ban), col(Ban.tenant)).order_by(col(Ban.created))
+            ).all()
+            return [BanInfo.model_validate(row, from_attributes=True) for row in rows]
+
+    def is_banned(self, platform: str, tenant: str, user_id: str) -> bool:
+        with Session(self.engine) as session:
+            stmt = self._scope(select(Ban.id), col(Ban.tenant)).where(
+                Ban.platform == platform, Ban.tenant == tenant, Ban.user_id == user_id
+            )
+            return session.exec(stmt).first() is not None
+
+    def verify(self) -> list[ChainReport]:
+        """Walks each tenant's chain and reports its first broken link (edited, deleted, moved)."""
+        with Session(self.engine) as session:
+            heads = session.exec(
+                self._scope(select(ChainHead), col(ChainHead.tenant)).order_by(
+                    col(ChainHead.tenant)
+                )
+            ).all()
+            return [_verify_tenant(session, head) for head in heads]
+
+    # -- moderator actions (each one is audited) ---------------------------------------------
+
+    def open_flag(self, exchange_id: str, reporter: str, reason: str) -> FlagInfo:
+        with Session(self._writer) as session, session.begin():
+            row = self._find(session, exchange_id)
+            flag = Flag(
+                exchange_id=row.id,
+                tenant=row.tenant,
+                reporter=reporter,
+                reason=reason,
+                created=utcnow(),
+            )
+            session.add(flag)
+            session.flush()
+            _audit(
+                session, reporter, "flag", row.tenant, row.id, {"flag": flag.id, "reason": reason}
+            )
+            return _flag_infos(session, [flag])[0]
+
+    def flag(self, exchange_id: str, reporter: str, reason: str) -> bool:
+        """`ModerationStore.flag`: False when the exchange is unknown (or outside the scope)."""
+        try:
+            self.open_flag(exchange_id, reporter, reason)
+        except (NotFoundError, InvalidInputError):
+            return False
+        return True
+
+    def resolve(self, flag_id: int, actor: str, note: str | None = None) -> FlagInfo:
+        with Session(self._writer) as session, session.begin():
+            flag = self._flag(session, flag_id)
+            flag.status = "resolved"
+            flag.resolved_at = utcnow()
+            flag.resolved_by = actor
+            if note:
+                session.add(FlagNote(flag_id=flag_id, author=actor, text=note, created=utcnow()))
+            session.add(flag)
+            _audit(session, actor, "resolve", flag.tenant, flag.exchange_id, {"flag": flag_id})
+            session.flush()
+            return _flag_infos(session, [flag])[0]
+
+    def add_note(self, flag_id: int, actor: str, text: str) -> FlagInfo:
+        if not text.strip():
+            raise InvalidInputError("The note is empty.")
+        with Session(self._writer) as session, session.begin():
+            flag = self._flag(session, flag_id)
+            session.add(FlagNote(flag_id=flag_id, author=actor, text=text, created=utcnow()))
+            _audit(session, actor, "note", flag.tenant, flag.exchange_id, {"flag": flag_id})
+            session.flush()
+            return _flag_infos(session, [flag])[0]
+
+    def ban(self, platform: str, tenant: str, user_id: str, actor: str, reason: str = "") -> bool:
+        """True when newly banned, False when already banned."""
+        self._allowed(tenant)
+        with Session(self._writer) as session, session.begin():
+            already = session.exec(
+                select(Ban.id).where(
+                    Ban.platform == platform, Ban.tenant == tenant, Ban.user_id == user_id
+                )
+            ).first()
+            if already is not None:
+                return False
+            session.add(
+                Ban(
+                    platform=platform,
+                    tenant=tenant,
+                    user_id=user_id,
+                    reason=reason,
+                    banned_by=actor,
+                    created=utcnow(),
+                )
+            )
+            _audit(session, actor, "ban", tenant, f"{platform}:{user_id}", {"reason": reason})
+        return True
+
+    def unban(self, platform: str, tenant: str, user_id: str, actor: str) -> bool:
+        self._allowed(tenant)
+        with Session(self._writer) as session, session.begin():
+            gone = session.exec(
+                delete(Ban).where(
+                    col(Ban.platform) == platform,
+                    col(Ban.tenant) == tenant,
+                    col(Ban.user_id) == user_id,
+                )
+            ).rowcount
+            if gone:
+                _audit(session, actor, "unban", tenant, f"{platform}:{user_id}", {})
+        return bool(gone)
+
+    def purge(self, older_than: timedelta, actor: str) -> int:
+        """Deletes exchanges created before now - `older_than`, with their flags; keeps tombstones."""
+        if older_than <= timedelta(0):
+            raise InvalidInputError("The retention period must be positive.")
+        cutoff = utcnow() - older_than
+        removed = 0
+        with Session(self._writer) as session, session.begin():
+            stmt = self._scope(select(ExchangeRow), col(ExchangeRow.tenant)).where(
+                col(ExchangeRow.created) < cutoff
+            )
+            per_tenant: dict[str, int] = defaultdict(int)
+            for batch in _batches(session.exec(stmt).all()):
+                _remove(session, batch, "purge")
+                removed += len(batch)
+                for row in batch:
+                    per_tenant[row.tenant] += 1
+            for tenant, count in sorted(per_tenant.items()):
+                _audit(
+                    session,
+                    actor,
+                    "purge",
+                    tenant,
+                    "",
+                    {
+                        "older_than_s": older_than.total_seconds(),
+                        "cutoff": cutoff.isoformat(),
+                        "deleted": count,
+                    },
+                )
+            if not per_tenant:
+                _audit(
+                    session, actor, "purge", None, "", {"cutoff": cutoff.isoformat(), "deleted": 0}
+                )
+        return removed
+
+    def erase_user(
+        self, platform: str, user_id: str, actor: str, tenant: str | None = None
+    ) -> ErasureReport:
+        """Forgets one platform user: their exchanges go, except flagged ones, which stay with the
+        user's id and name replaced by a placeholder; their reports and bans are anonymised/lifted."""
+        if tenant is not None:
+            self._allowed(tenant)
+        now = utcnow()
+        with Session(self._writer) as session, session.begin():
+            stmt = self._scope(select(ExchangeRow), col(ExchangeRow.tenant)).where(
+                ExchangeRow.platform == platform, ExchangeRow.user_id == user_id
+            )
+            if tenant is not None:
+                stmt = stmt.where(ExchangeRow.tenant == tenant)
+            rows = session.exec(stmt).all()
+            flagged = {
+                exchange_id
+                for batch in _batches([row.id for row in rows])
+                for exchange_id in session.exec(
+                    select(Flag.exchange_id).where(col(Flag.exchange_id).in_(batch))
+                ).all()
+            }
+            kept = [row for row in rows if row.id in flagged]
+            for row in kept:
+                row.user_id = ERASED
+                row.user_name = ERASED
+                row.erased_at = now
+                session.add(row)
+            for batch in _batches([row for row in rows if row.id not in flagged]):
+                _remove(session, batch, "erasure")
+            reports = self._scope(select(Flag), col(Flag.tenant)).where(
+                Flag.reporter == user_id,
+                exists().where(
+                    col(ExchangeRow.id) == col(Flag.exchange_id),
+                    col(ExchangeRow.platform) == platform,
+                ),
+            )
+            if tenant is not None:
+                reports = reports.where(Flag.tenant == tenant)
+            flags = session.exec(reports).all()
+            for flag in flags:
+                flag.reporter = ERASED
+                session.add(flag)
+            bans = self._scope(select(Ban), col(Ban.tenant)).where(
+                Ban.platform == platform, Ban.user_id == user_id
+            )
+            if tenant is not None:
+                bans = bans.where(Ban.tenant == tenant)
+            lifted = session.exec(bans).all()
+            for ban in lifted:
+                session.delete(ban)
+            audited = self._scope(select(AuditEntry), col(AuditEntry.tenant)).where(
+                AuditEntry.target == f"{platform}:{user_id}"
+            )
+            for entry in session.exec(audited).all():
+                entry.target = f"{platform}:{ERASED}"
+                session.add(entry)
+            report = ErasureReport(
+                exchanges_deleted=len(rows) - len(kept),
+                exchanges_anonymised=len(kept),
+                flags_anonymised=len(flags),
+                bans_lifted=len(lifted),
+            )
+            _audit(
+                session, actor, "erase-user", tenant, f"{platform}:{ERASED}", report.model_dump()
+            )
+        return report
+
+    # -- scoping -----------------------------------------------------------------------------
+
+    def _scope(self, stmt: S, tenant_column: Any) -> S:
+        """The one place tenant isolation happens: every query passes through here."""
+        if self.tenants is None:
+            return stmt
+        return stmt.where(tenant_column.in_(sorted(self.tenants)))
+
+    def _allowed(self, tenant: str) -> None:
+        if self.tenants is not None and tenant not in self.tenants:
+            raise ForbiddenError(f"Tenant {tenant!r} is outside your moderation scope.")
+
+    def _conditions(self, where: ExchangeFilter) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if self.tenants is not None:
+            conditions.append(col(ExchangeRow.tenant).in_(sorted(self.tenants)))
+        for column, value in (
+            (ExchangeRow.platform, where.platform),
+            (ExchangeRow.tenant, where.tenant),
+            (ExchangeRow.channel, where.channel),
+            (ExchangeRow.user_id, where.user),
+            (ExchangeRow.refused, where.refused),
+            (ExchangeRow.grounded, where.grounded),
+        ):
+            if value is not None:
+                conditions.append(col(column) == value)
+        if where.since is not None:
+            conditions.append(col(ExchangeRow.created) >= naive_utc(where.since))
+        if where.until is not None:
+            conditions.append(col(ExchangeRow.created) < naive_utc(where.until))
+        if where.flagged is not None:
+            has_open = exists().where(
+                col(Flag.exchange_id) == col(ExchangeRow.id), col(Flag.status) == "open"
+            )
+            conditions.append(has_open if where.flagged else ~has_open)
+        if where.search:
+            conditions.append(
+                or_(
+                    col(ExchangeRow.input_text).icontains(where.search, autoescape=True),
+                    col(ExchangeRow.reply_text).icontains(where.search, autoescape=True),
+                )
+            )
+        return conditions
+
+    def _find(self, session: Session, exchange_id: str) -> ExchangeRow:
+        if not _ID.match(exchange_id):
+            raise InvalidInputError(
+                f"{exchange_id!r} is not an exchange id (6 to 64 letters, digits, - or _)."
+            )
+        stmt = self._scope(select(ExchangeRow), col(ExchangeRow.tenant))
+        row = session.exec(stmt.where(ExchangeRow.id == exchange_id)).first()
+        if row is not None:
+            return row
+        matches = session.exec(
+            stmt.where(col(ExchangeRow.id).startswith(exchange_id, autoescape=True)).limit(2)
+        ).all()
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise InvalidInputError(f"Exchange id prefix {exchange_id!r} is ambiguous.")
+        raise NotFoundError(f"No exchange {exchange_id!r}.")
+
+    def _flag(self, session: Session, flag_id: int) -> Flag:
+        stmt = self._scope(select(Flag), col(Flag.tenant)).where(Flag.id == flag_id)
+        flag = session.exec(stmt).first()
+        if flag is None:
+            raise NotFoundError(f"No flag {flag_id}.")
+        return flag
+
+
+def _between(stmt: S, column: Any, since: datetime | None, until: datetime | None) -> S:
+    if since is not None:
+        stmt = stmt.where(column >= naive_utc(since))
+    if until is not None:
+        stmt = stmt.where(column < naive_utc(until))
+    return stmt
+
+
+T = TypeVar("T")
+
+
+def _batches(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), _BATCH):
+        yield items[start : start + _BATCH]
+
+
+def _audit(
+    session: Session,
+    actor: str,
+    action: str,
+    tenant: str | None,
+    target: str,
+    detail: dict[str, Any],
+) -> None:
+    session.add(
+        AuditEntry(
+            at=utcnow(), actor=actor, action=action, tenant=tenant, target=target, detail=detail
+        )
+    )
+
+
+def _remove(session: Session, rows: Sequence[ExchangeRow], reason: str) -> None:
+    """Deletes exchanges and their flags, leaving each one's hashes so the chain still verifies."""
+    now = utcnow()
+    ids = [row.id for row in rows]
+    for row in rows:
+        session.add(
+            Tombstone(
+                tenant=row.tenant,
+                seq=row.seq,
+                exchange_id=row.id,
+                prev_hash=row.prev_hash,
+                content_hash=row.content_hash,
+                row_hash=row.row_hash,
+                reason=reason,
+                removed_at=now,
+            )
+        )
+    flag_ids = select(Flag.id).where(col(Flag.exchange_id).in_(ids))
+    session.exec(delete(FlagNote).where(col(FlagNote.flag_id).in_(flag_ids)))
+    session.exec(delete(Flag).where(col(Flag.exchange_id).in_(ids)))
+    session.exec(delete(ExchangeRow).where(col(ExchangeRow.id).in_(ids)))
+    session.expunge_all()
+
+
+def _open_flag_counts(session: Session, ids: Sequence[str]) -> dict[str, int]:
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(Flag.exchange_id, func.count())
+        .where(col(Flag.exchange_id).in_(ids), Flag.status == "open")
+        .group_by(col(Flag.exchange_id))
+    ).all()
+    return dict(rows)
+
+
+def _flag_infos(session: Session, flags: Sequence[Flag]) -> list[FlagInfo]:
+    notes: dict[int, list[NoteInfo]] = defaultdict(list)
+    ids = [flag.id for flag in flags if flag.id is not None]
+    if ids:
+        for note in session.exec(
+            select(FlagNote).where(col(FlagNote.flag_id).in_(ids)).order_by(col(FlagNote.id))
+        ).all():
+            notes[note.flag_id].append(NoteInfo.model_validate(note, from_attributes=True))
+    return [
+        FlagInfo.model_validate({**flag.model_dump(), "notes": notes.get(flag.id or 0, [])})
+        for flag in flags
+    ]
+
+
+def _summary(row: ExchangeRow, open_flags: int) -> ExchangeSummary:
+    return ExchangeSummary(
+        **{name: getattr(row, name) for name in ExchangeSummary.model_fields if hasattr(row, name)},
+        open_flags=open_flags,
+        erased=row.erased_at is not None,
+    )
+
+
+def _details(session: Session, rows: Sequence[ExchangeRow]) -> list[ExchangeDetail]:
+    ids = [row.id for row in rows]
+    by_exchange: dict[str, list[Flag]] = defaultdict(list)
+    if ids:
+        for flag in session.exec(
+            select(Flag).where(col(Flag.exchange_id).in_(ids)).order_by(col(Flag.id))
+        ).all():
+            by_exchange[flag.exchange_id].append(flag)
+    details = []
+    for row in rows:
+        flags = _flag_infos(session, by_exchange.get(row.id, []))
+        scores = {item["passage_id"]: item["score"] for item in row.retrieved}
+        sections = {item["passage_id"]: item.get("section", "") for item in row.citations}
+        details.append(
+            ExchangeDetail(
+                **_summary(row, sum(f.status == "open" for f in flags)).model_dump(),
+                seq=row.seq,
+                moderation=[Verdict.model_validate(v) for v in row.moderation],
+                citations=[
+                    CitedPassage(
+                        passage_id=c["passage_id"],
+                        section=c.get("section", ""),
+                        quote=c.get("quote", ""),
+                        score=scores.get(c["passage_id"]),
+                    )
+                    for c in row.citations
+                ],
+                retrieved=[
+                    CitedPassage(
+                        passage_id=r["passage_id"],
+                        section=sections.get(r["passage_id"], ""),
+                        score=r["score"],
+                    )
+                    for r in row.retrieved
+                ],
+                prompt_version=row.prompt_version,
+                model_id=row.model_id,
+                options=row.options,
+                prompt=row.prompt,
+                timings=Timings(
+                    retrieval_ms=row.retrieval_ms,
+                    ttft_ms=row.ttft_ms,
+                    generation_ms=row.generation_ms,
+                    total_ms=row.total_ms,
+                ),
+                tokens=TokenCounts(prompt=row.prompt_tokens, completion=row.completion_tokens),
+                stored_at=row.stored_at,
+                row_hash=row.row_hash,
+                flags=flags,
+            )
+        )
+    return details
+
+
+def _verify_tenant(session: Session, head: ChainHead) -> ChainReport:
+    tenant = head.tenant
+    tombs = {
+        t.seq: t for t in session.exec(select(Tombstone).where(Tombstone.tenant == tenant)).all()
+    }
+    rows = session.exec(
+        select(ExchangeRow)
+        .where(ExchangeRow.tenant == tenant)
+        .order_by(col(ExchangeRow.seq))
+        .execution_options(yield_per=1000)
+    )
+    expected, previous, checked = 1, GENESIS_HASH, 0
+
+    def broken(seq: int, exchange_id: str | None, problem: str) -> ChainReport:
+        return ChainReport(
+            tenant=tenant,
+            checked=checked,
+            ok=False,
+            broken_seq=seq,
+            exchange_id=exchange_id,
+            problem=problem,
+        )
+
+    def links() -> Iterator[tuple[int, Tombstone | ExchangeRow]]:
+        pending = sorted(tombs.items())
+        index = 0
+        for row in rows:
+            while index < len(pending) and pending[index][0] < row.seq:
+                yield pending[index]
+                index += 1
+            yield row.seq, row
+        yield from pending[index:]
+
+    for seq, item in links():
+        exchange_id = item.exchange_id if isinstance(item, Tombstone) else item.id
+        if seq != expected:
+            return broken(expected, None, f"row {expected} is missing (next present is {seq})")
+        if item.prev_hash != previous:
+            return broken(seq, exchange_id, "does not link to the previous row (moved or replaced)")
+        checkable = isinstance(item, ExchangeRow) and item.erased_at is None
+        if checkable and content_hash(item) != item.content_hash:  # type: ignore[arg-type]
+            return broken(seq, exchange_id, "content was edited after it was stored")
+        if link_hash(tenant, seq, item.prev_hash, item.content_hash) != item.row_hash:
+            return broken(seq, exchange_id, "row hash does not match (moved or rewritten)")
+        previous, expected, checked = item.row_hash, expected + 1, checked + 1
+    if head.seq != expected - 1 or head.row_hash != previous:
+        return broken(
+            expected, None, f"rows after {expected - 1} are missing (chain head is {head.seq})"
+        )
+    return ChainReport(tenant=tenant, checked=checked, ok=True)
