@@ -52,6 +52,14 @@ def chat() -> None:
     run_chat(open_core(), console)
 
 
+@app.command("discord")
+def discord_bot() -> None:
+    """Run the persona as a Discord bot (token from DISCORD_TOKEN; see docs/discord.md)."""
+    from adapters.discord import load_discord_settings, run
+
+    run(open_core, load_discord_settings())
+
+
 def _batch_questions(path: Path) -> list[tuple[int, str | None, str]]:
     """(line number, question or None, error) for each non-blank line: JSONL or plain text."""
     try:
@@ -114,6 +122,14 @@ def ask(
     render_citations(console, reply.citations)
 
 
+@app.command("slack")
+def slack_app() -> None:
+    """Run the persona as a Slack app: Socket Mode with SLACK_APP_TOKEN, else HTTP (docs/slack.md)."""
+    from adapters.slack import load_slack_settings, serve
+
+    serve(load_slack_settings(), open_core)
+
+
 @app.command("eval")
 def evaluate(
     file: Annotated[Path, typer.Argument(help="Questions in the shared eval format (JSONL).")],
@@ -155,7 +171,7 @@ def main() -> None:
     try:
         app()
     except PersonabotError as exc:
-        errors.print(f"personabot: {exc}", markup=False, highlight=False)
+        errors.print(f"personabot: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

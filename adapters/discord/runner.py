@@ -48,13 +48,25 @@ async def serve(bot: PersonaBot, token: str) -> None:
             raise
 
 
+def moderation_store_of(core: DialogueCore) -> ModerationStore:
+    """The core's conversation log doubles as the moderators' store (flags, bans) when it is one."""
+    log = core.log
+    if callable(getattr(log, "flag", None)) and callable(getattr(log, "is_banned", None)):
+        return log  # type: ignore[return-value]
+    raise ConfigurationError(
+        "The Discord bot needs the moderation log (flags and bans), and none is configured: "
+        "see docs/moderation-log.md."
+    )
+
+
 def run(
     open_core: Callable[[], DialogueCore],
-    moderation: ModerationStore,
     settings: DiscordSettings,
+    moderation: ModerationStore | None = None,
 ) -> None:
     """Checks the token before loading the model, so a missing one fails in a moment."""
     token = settings.require_token()
     core = open_core()
+    store = moderation or moderation_store_of(core)
     discord.utils.setup_logging(level=logging.INFO)
-    asyncio.run(serve(create_bot(core, moderation, settings), token))
+    asyncio.run(serve(create_bot(core, store, settings), token))

@@ -62,6 +62,7 @@ class Fault:
     path: re.Pattern[str]
     status: int
     body: str
+    content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -234,7 +235,12 @@ class FakeDiscord:
         for fault in self.faults:
             if fault.method == request.method and fault.path.fullmatch(path):
                 self.faults.remove(fault)
-                return web.Response(status=fault.status, text=fault.body, headers=fault.headers)
+                return web.Response(
+                    status=fault.status,
+                    body=fault.body.encode(),
+                    content_type=fault.content_type,
+                    headers=fault.headers,
+                )
         for method, pattern, handler, authorised in self._routes():
             match = re.fullmatch(pattern, path)
             if method != request.method or match is None:
