@@ -1,6 +1,7 @@
 """Slack redelivers an event it thinks was missed; each event id is answered once.
 
-The protocol matches `bot.redis_state.RedisDeduplicator`, so several workers can share one Redis.
+`bot.redis_state.RedisDeduplicator` shares the memory between workers; `MemoryDeduplicator`
+keeps it in one process.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from typing import Protocol
 
 class Deduplicator(Protocol):
     def first_time(self, key: str) -> bool:
-        """True exactly once per key within the TTL, even when deliveries race."""
+        """True exactly once per key within the implementation's memory window, even in a race."""
         ...
 
 
 class MemoryDeduplicator:
-    """One process's memory of recent keys; a shared (Redis) one is needed across workers."""
+    """Recent keys in one process's memory, forgotten after the TTL or when too many are kept."""
 
     def __init__(
         self,

@@ -21,10 +21,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.slack.app import SlackBot, web_client
+from adapters.slack.dedup import Deduplicator
 from adapters.slack.settings import SlackSettings
 from bot.conversation_log import ModerationStore
 from bot.core import DialogueCore
 from bot.errors import ConfigurationError, PersonabotError
+from bot.logging_setup import configure_logging
+from bot.ratelimit import RateLimiter
+from bot.redis_state import RedisDeduplicator, RedisRateLimiter, connect
+from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000
@@ -42,6 +47,17 @@ def check_token(client: WebClient) -> dict[str, str]:
     except (URLError, OSError) as exc:
         raise PersonabotError(f"Cannot reach Slack at {client.base_url}: {exc}") from None
     return {key: str(result.get(key) or "") for key in ("team", "team_id", "user", "user_id")}
+
+
+def check_app_token(client: WebClient, app_token: str) -> None:
+    """apps.connections.open with the app token: fails now rather than on every reconnect."""
+    try:
+        client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        raise ConfigurationError(
+            f"Slack rejected SLACK_APP_TOKEN ({exc.response.get('error', 'unknown error')}): it "
+            "must be an app-level token with connections:write, and Socket Mode must be on."
+        ) from None
 
 
 def _error(status: int, message: str) -> Response:
@@ -83,40 +99,73 @@ def http_app(app: App, path: str = "/slack/events") -> Starlette:
     )
 
 
+def moderation_store_of(core: DialogueCore) -> ModerationStore:
+    """The core's conversation log doubles as the moderators' store (flags, bans) when it is one."""
+    log = core.log
+    if callable(getattr(log, "flag", None)) and callable(getattr(log, "is_banned", None)):
+        return log  # type: ignore[return-value]
+    raise ConfigurationError(
+        "The Slack app needs the moderation log (flags and bans), and none is configured: "
+        "see docs/moderation-log.md."
+    )
+
+
+def shared_state(
+    core_settings: Settings, settings: SlackSettings
+) -> tuple[Deduplicator | None, RateLimiter | None]:
+    """With REDIS_URL, workers share event ids and rate limits; otherwise each keeps its own."""
+    if not core_settings.redis_url:
+        return None, None
+    client = connect(core_settings.redis_url)
+    return (
+        RedisDeduplicator(client, ttl_s=int(settings.dedup_ttl_seconds), prefix="pb:slack:seen:"),
+        RedisRateLimiter(
+            client, settings.rate_limit_count, settings.rate_limit_seconds, "pb:slack:rate:"
+        ),
+    )
+
+
 def build_bot(
     settings: SlackSettings,
     core_factory: Callable[[], DialogueCore],
-    moderation: ModerationStore,
+    moderation: ModerationStore | None = None,
 ) -> tuple[SlackBot, str | None]:
     """Checks the credentials before the (slow) core loads; returns the bot and its app token."""
     token, secret, app_token = settings.credentials()
     client = web_client(settings, token)
     identity = check_token(client)
+    if app_token:
+        check_app_token(client, app_token)
     logger.info(
         "Slack workspace %s (%s) as %s", identity["team"], identity["team_id"], identity["user"]
     )
-    bot = SlackBot(core_factory(), settings, moderation, client, signing_secret=secret)
+    core = core_factory()
+    store = moderation or moderation_store_of(core)
+    deduplicator, limiter = shared_state(core.settings, settings)
+    bot = SlackBot(
+        core,
+        settings,
+        store,
+        client,
+        signing_secret=secret,
+        deduplicator=deduplicator,
+        limiter=limiter,
+    )
     return bot, app_token
 
 
 def serve(
     settings: SlackSettings,
     core_factory: Callable[[], DialogueCore],
-    moderation: ModerationStore,
+    moderation: ModerationStore | None = None,
 ) -> None:
     """Runs until interrupted: Socket Mode with an app token, the HTTP endpoint otherwise."""
     bot, app_token = build_bot(settings, core_factory, moderation)
+    configure_logging(bot.core.settings, extra_secrets=[s for s in settings.credentials() if s])
     try:
         if app_token:
             handler = SocketModeHandler(bot.app, app_token, web_client=bot.app.client)
-            try:
-                handler.connect()  # type: ignore[no-untyped-call]
-            except SlackApiError as exc:
-                raise ConfigurationError(
-                    f"Slack rejected SLACK_APP_TOKEN ({exc.response.get('error', 'unknown')}): "
-                    "it must be an app-level token with connections:write, and Socket Mode "
-                    "must be on."
-                ) from None
+            handler.connect()  # type: ignore[no-untyped-call]
             logger.info("Slack Socket Mode connected; Ctrl+C stops")
             try:
                 threading.Event().wait()
@@ -127,7 +176,7 @@ def serve(
                 http_app(bot.app, settings.path),
                 host=settings.host,
                 port=settings.port,
-                log_level="info",
+                log_config=None,  # uvicorn's records go through the JSON, redacting handler
             )
     finally:
         bot.close()
