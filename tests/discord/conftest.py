@@ -13,6 +13,7 @@ from discord.gateway import DiscordWebSocket
 from pydantic import SecretStr
 
 from adapters.discord import DiscordSettings, PersonaBot
+from bot.conversation_log import ModerationStore
 from bot.core import DialogueCore
 from tests.discord.fake_discord import TOKEN, FakeDiscord, until
 from tests.fakes import MemoryLog
@@ -61,10 +62,14 @@ async def start_bot(
     started: list[tuple[PersonaBot, asyncio.Task[None]]] = []
 
     async def start(
-        kind: type[PersonaBot] = PersonaBot, with_core: DialogueCore | None = None, **overrides: Any
+        kind: type[PersonaBot] = PersonaBot,
+        with_core: DialogueCore | None = None,
+        with_moderation: ModerationStore | None = None,
+        **overrides: Any,
     ) -> PersonaBot:
         settings = DiscordSettings(token=SecretStr(TOKEN), **overrides)
-        bot = kind(with_core or core, moderation, settings, guild_ready_timeout=0.05)
+        store = with_moderation or moderation
+        bot = kind(with_core or core, store, settings, guild_ready_timeout=0.05)
         task = asyncio.create_task(bot.start(TOKEN))
         started.append((bot, task))
         await until(lambda: bot.is_ready() or task.done())
