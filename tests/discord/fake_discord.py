@@ -79,6 +79,7 @@ class FakeDiscord:
 
     def __init__(self, token: str = TOKEN, privileged_intents: bool = True) -> None:
         self.token = token
+        self.gateway_token = token  # a revoked token can pass REST caches yet fail IDENTIFY
         self.privileged_intents = privileged_intents
         self.requests: list[Request] = []
         self.received: list[dict[str, Any]] = []  # gateway frames from the bot
@@ -168,7 +169,7 @@ class FakeDiscord:
         await connection.ws.send_bytes(chunk)
 
     async def _identify(self, connection: Connection, data: dict[str, Any]) -> None:
-        if data.get("token") != self.token:
+        if data.get("token") != self.gateway_token:
             await connection.ws.close(code=4004, message=b"Authentication failed.")
             return
         if not self.privileged_intents and data.get("intents", 0) & MESSAGE_CONTENT_INTENT:

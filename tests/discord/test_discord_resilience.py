@@ -95,6 +95,17 @@ async def test_an_invalid_token_fails_once_with_a_clear_message(
     assert bot.is_closed()
 
 
+async def test_a_token_the_gateway_rejects_stops_without_an_identify_loop(
+    fake: FakeDiscord, core: DialogueCore, moderation: FakeModerationStore
+) -> None:
+    fake.gateway_token = "revoked"
+    bot = PersonaBot(core, moderation, DiscordSettings(token=SecretStr(TOKEN)))
+    with pytest.raises(ConfigurationError, match="Discord rejected DISCORD_TOKEN"):
+        await serve(bot, TOKEN)
+    assert len([f for f in fake.received if f["op"] == 2]) == 1
+    assert len(fake.connections) == 1
+
+
 async def test_a_missing_privileged_intent_stops_without_an_identify_loop(
     fake: FakeDiscord, core: DialogueCore, moderation: FakeModerationStore
 ) -> None:
