@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import sys
 from pathlib import Path
@@ -11,12 +12,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from adapters.logs_cli import logs_app
 from bot.core import DialogueCore
 from bot.errors import PersonabotError
 from bot.evaluation import judge, load_cases, report
 from bot.factory import build_core
 from bot.messages import IncomingMessage, Reply
 from bot.settings import Settings, load_settings
+from bot.storage import open_log
 
 app = typer.Typer(
     help="A grounded AI persona of Andrei Kozyrev, built from one essay.",
@@ -24,6 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(logs_app, name="logs")
 console = Console()
 errors = Console(stderr=True)
 # Verdicts that mean the input itself was unusable: the CLI exits non-zero for these.
@@ -31,7 +35,11 @@ _BAD_INPUT = {"empty", "too_long", "not_text"}
 
 
 def open_core(settings: Settings | None = None) -> DialogueCore:
-    return build_core(settings or load_settings())
+    """The core with the conversation log attached; the log is flushed and closed at exit."""
+    settings = settings or load_settings()
+    log = open_log(settings)
+    atexit.register(log.close)
+    return build_core(settings, log=log)
 
 
 def _reply_json(reply: Reply) -> str:
@@ -104,7 +112,7 @@ def ask(
             if text is None:
                 print(json.dumps({"line": number, "error": problem}), flush=True)
                 continue
-            print(_reply_json(core.handle(IncomingMessage(text=text, channel="batch"))), flush=True)
+            print(_reply_json(core.handle(IncomingMessage(text=text, channel=f"batch-{number}"))), flush=True)
         return
     assert question is not None
     if not question.strip():

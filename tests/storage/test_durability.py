@@ -75,7 +75,10 @@ def test_spool_survives_a_restart_and_is_replayed_at_start_up(tmp_path: Path) ->
 def test_record_never_raises_even_when_the_spool_fails(tmp_path: Path) -> None:
     blocked = tmp_path / "not-a-dir"
     blocked.write_text("a file where the spool directory should be")
-    log = SqlConversationLog(make_engine("sqlite:////nonexistent-dir/x/y.db"), blocked / "spool")
+    engine = make_engine(f"sqlite:///{tmp_path / 'db' / 'log.db'}")
+    (tmp_path / "db").rmdir()
+    (tmp_path / "db").write_text("a file where the database directory should be")
+    log = SqlConversationLog(engine, blocked / "spool")
     log._stop.set()
     log.record(exchange())
     log.close()

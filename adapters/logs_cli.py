@@ -1,0 +1,518 @@
+"""`personabot logs ...`: the moderators' review tool over the conversation log.
+
+Every command goes through the tenant-scoped query layer (`--scope`), and every action that
+changes something is written to the audit trail under `--as NAME` (default: the OS user).
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import json
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from bot.errors import PersonabotError
+from bot.settings import load_settings
+from bot.storage import (
+    ExchangeFilter,
+    InvalidInputError,
+    LogView,
+    SqlConversationLog,
+    open_log,
+)
+
+logs_app = typer.Typer(
+    help="Review the conversation log: list, show, flag, export, purge, erase, verify.",
+    no_args_is_help=True,
+)
+console = Console()
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclass
+class _Context:
+    actor: str
+    scope: list[str] | None
+
+
+def parse_duration(value: str) -> timedelta:
+    """`30d`, `12h`, `90m`, `2w`, `45s`."""
+    match = _DURATION.match(value)
+    if not match or int(match.group(1)) == 0:
+        raise InvalidInputError(
+            f"Bad duration {value!r}: use a positive number and a unit, like 30d, 12h, 90m or 2w."
+        )
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def parse_when(value: str | None, option: str) -> datetime | None:
+    """An ISO date or time (UTC unless it says otherwise), or a duration ago (`7d`)."""
+    if value is None:
+        return None
+    if _DURATION.match(value):
+        return datetime.now(UTC) - parse_duration(value)
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInputError(
+            f"Bad date for {option}: {value!r} (use 2026-01-31, 2026-01-31T14:00 or 7d)."
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _flag_id(value: str) -> int:
+    if not value.isdigit():
+        raise InvalidInputError(f"Bad flag id {value!r}: flag ids are whole numbers.")
+    return int(value)
+
+
+@logs_app.callback()
+def _options(
+    ctx: typer.Context,
+    actor: Annotated[
+        str | None, typer.Option("--as", help="Your name in the audit trail (default: OS user).")
+    ] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option("--scope", help="Act as a moderator of these tenants only (repeatable)."),
+    ] = None,
+) -> None:
+    ctx.obj = _Context(actor=actor or getpass.getuser(), scope=scope or None)
+
+
+@contextmanager
+def _view(ctx: typer.Context) -> Iterator[LogView]:
+    """The log, narrowed to `--scope`; closed (and its spool flushed) when the command ends."""
+    options: _Context = ctx.obj
+    log: SqlConversationLog = open_log(load_settings(), require_database=True)
+    try:
+        yield log.scoped(options.scope) if options.scope else log
+    finally:
+        log.close()
+
+
+def _print_json(value: BaseModel | Sequence[BaseModel] | dict[str, object]) -> None:
+    if isinstance(value, BaseModel):
+        text = value.model_dump_json(indent=2)
+    elif isinstance(value, Sequence):
+        text = json.dumps([item.model_dump(mode="json") for item in value], indent=2)
+    else:
+        text = json.dumps(value, indent=2, default=str)
+    print(text)
+
+
+def _filters(
+    platform: str | None,
+    tenant: str | None,
+    channel: str | None,
+    user: str | None,
+    since: str | None,
+    until: str | None,
+    flagged: bool,
+    refused: bool,
+    ungrounded: bool,
+    search: str | None,
+    limit: int = 50,
+    offset: int = 0,
+) -> ExchangeFilter:
+    try:
+        return ExchangeFilter(
+            platform=platform,
+            tenant=tenant,
+            channel=channel,
+            user=user,
+            since=parse_when(since, "--since"),
+            until=parse_when(until, "--until"),
+            flagged=True if flagged else None,
+            refused=True if refused else None,
+            grounded=False if ungrounded else None,
+            search=search,
+            limit=limit,
+            offset=offset,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInputError(f"Bad --{first['loc'][0]}: {first['msg']}.") from None
+
+
+Platform = Annotated[str | None, typer.Option(help="discord, slack, local...")]
+Tenant = Annotated[str | None, typer.Option(help="Discord guild, Slack workspace or 'local'.")]
+Channel = Annotated[str | None, typer.Option()]
+User = Annotated[str | None, typer.Option(help="Platform user id.")]
+Since = Annotated[str | None, typer.Option(help="From this date/time (UTC) or duration ago.")]
+Until = Annotated[str | None, typer.Option(help="Before this date/time (UTC) or duration ago.")]
+Flagged = Annotated[bool, typer.Option("--flagged", help="Only exchanges with an open flag.")]
+Refused = Annotated[bool, typer.Option("--refused", help="Only refusals.")]
+Ungrounded = Annotated[bool, typer.Option("--ungrounded", help="Only ungrounded answers.")]
+Search = Annotated[str | None, typer.Option(help="Text in the question or the answer.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+@logs_app.command("list")
+def list_(
+    ctx: typer.Context,
+    platform: Platform = None,
+    tenant: Tenant = None,
+    channel: Channel = None,
+    user: User = None,
+    since: Since = None,
+    until: Until = None,
+    flagged: Flagged = False,
+    refused: Refused = False,
+    ungrounded: Ungrounded = False,
+    search: Search = None,
+    limit: Annotated[int, typer.Option(help="Rows per page (1-1000).")] = 50,
+    offset: Annotated[int, typer.Option(help="Rows to skip.")] = 0,
+    as_json: AsJson = False,
+) -> None:
+    """List exchanges, newest first."""
+    where = _filters(
+        platform, tenant, channel, user, since, until, flagged, refused, ungrounded, search,
+        limit, offset,
+    )  # fmt: skip
+    with _view(ctx) as view:
+        page = view.list_exchanges(where)
+    if as_json:
+        _print_json(page)
+        return
+    table = Table(title=f"exchanges {offset + 1}-{offset + len(page.items)} of {page.total}")
+    table.add_column("id", no_wrap=True)
+    for column in ("created (UTC)", "where", "user", "question", "answer", "state"):
+        table.add_column(column, overflow="fold")
+    for item in page.items:
+        state = ["refused" if item.refused else "", "" if item.grounded else "ungrounded"]
+        if item.open_flags:
+            state.append(f"{item.open_flags} flag(s)")
+        table.add_row(
+            item.id[:12],
+            item.created.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{item.platform}/{item.tenant}/{item.channel}",
+            item.user_name,
+            _short(item.input_text),
+            _short(item.reply_text),
+            " ".join(s for s in state if s),
+        )
+    console.print(table)
+
+
+def _short(text: str, width: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+@logs_app.command()
+def show(
+    ctx: typer.Context,
+    exchange_id: Annotated[str, typer.Argument(metavar="ID", help="Exchange id or prefix.")],
+    as_json: AsJson = False,
+) -> None:
+    """Show one exchange: question, answer, passages with scores, verdicts, flags."""
+    with _view(ctx) as view:
+        detail = view.get_exchange(exchange_id)
+    if as_json:
+        _print_json(detail)
+        return
+    console.print(f"[bold]{detail.id}[/]  {detail.created:%Y-%m-%d %H:%M:%S} UTC")
+    console.print(
+        f"{detail.platform}/{detail.tenant}/{detail.channel}"
+        f"{'/' + detail.thread if detail.thread else ''}  user {detail.user_name} ({detail.user_id})",
+        markup=False,
+    )
+    console.print("[bold]Q:[/] " + detail.input_text.replace("[", r"\["))
+    console.print("[bold]A:[/] " + detail.reply_text.replace("[", r"\["))
+    console.print(
+        f"refused={detail.refused} grounded={detail.grounded} model={detail.model_id} "
+        f"prompt={detail.prompt_version} tokens={detail.tokens.prompt}+{detail.tokens.completion} "
+        f"total={detail.timings.total_ms:.0f} ms",
+        markup=False,
+    )
+    passages = Table(title="passages")
+    for column in ("passage", "section", "score", "cited", "quote"):
+        passages.add_column(column, overflow="fold")
+    cited = {c.passage_id: c for c in detail.citations}
+    for item in detail.retrieved:
+        quote = cited[item.passage_id].quote if item.passage_id in cited else ""
+        score = "" if item.score is None else f"{item.score:.3f}"
+        mark = "yes" if item.passage_id in cited else ""
+        passages.add_row(item.passage_id, item.section, score, mark, _short(quote, 80))
+    console.print(passages)
+    verdicts = Table(title="moderation")
+    for column in ("check", "passed", "detail"):
+        verdicts.add_column(column)
+    for verdict in detail.moderation:
+        verdicts.add_row(verdict.check, str(verdict.passed), verdict.detail)
+    console.print(verdicts)
+    for flag in detail.flags:
+        console.print(
+            f"flag {flag.id} [{flag.status}] by {flag.reporter}: {flag.reason}", markup=False
+        )
+        for note in flag.notes:
+            console.print(f"  note by {note.author}: {note.text}", markup=False)
+
+
+@logs_app.command()
+def flag(
+    ctx: typer.Context,
+    exchange_id: Annotated[str, typer.Argument(metavar="ID", help="Exchange id or prefix.")],
+    reason: Annotated[str, typer.Option(help="Why it needs review.")],
+    as_json: AsJson = False,
+) -> None:
+    """Flag an exchange for review."""
+    with _view(ctx) as view:
+        created = view.open_flag(exchange_id, ctx.obj.actor, reason)
+    if as_json:
+        _print_json(created)
+    else:
+        console.print(f"flag {created.id} opened on {created.exchange_id}", markup=False)
+
+
+@logs_app.command()
+def resolve(
+    ctx: typer.Context,
+    flag_id: Annotated[str, typer.Argument(metavar="FLAG_ID")],
+    note: Annotated[str | None, typer.Option(help="How it was resolved.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Resolve a flag, optionally with a note."""
+    with _view(ctx) as view:
+        resolved = view.resolve(_flag_id(flag_id), ctx.obj.actor, note)
+    if as_json:
+        _print_json(resolved)
+    else:
+        console.print(f"flag {resolved.id} resolved", markup=False)
+
+
+@logs_app.command()
+def note(
+    ctx: typer.Context,
+    flag_id: Annotated[str, typer.Argument(metavar="FLAG_ID")],
+    text: Annotated[str, typer.Argument(help="The note.")],
+    as_json: AsJson = False,
+) -> None:
+    """Add a moderator's note to a flag."""
+    with _view(ctx) as view:
+        noted = view.add_note(_flag_id(flag_id), ctx.obj.actor, text)
+    if as_json:
+        _print_json(noted)
+    else:
+        console.print(f"note added to flag {noted.id}", markup=False)
+
+
+class ExportFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+_CSV_FIELDS = [
+    "id", "created", "platform", "tenant", "channel", "thread", "user_id", "user_name",
+    "input_text", "reply_text", "refused", "grounded", "open_flags", "cited", "model_id",
+    "prompt_version", "total_ms",
+]  # fmt: skip
+
+
+@contextmanager
+def _output(path: Path | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    if path.is_dir():
+        raise InvalidInputError(f"Cannot export to {path}: it is a directory.")
+    try:
+        handle = path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise InvalidInputError(f"Cannot export to {path}: {exc.strerror}.") from None
+    with handle:
+        yield handle
+
+
+@logs_app.command()
+def export(
+    ctx: typer.Context,
+    format_: Annotated[ExportFormat, typer.Option("--format", help="jsonl or csv.")] = (
+        ExportFormat.jsonl
+    ),
+    output: Annotated[Path | None, typer.Option(help="File to write (default: stdout).")] = None,
+    platform: Platform = None,
+    tenant: Tenant = None,
+    channel: Channel = None,
+    user: User = None,
+    since: Since = None,
+    until: Until = None,
+    flagged: Flagged = False,
+    refused: Refused = False,
+    ungrounded: Ungrounded = False,
+    search: Search = None,
+) -> None:
+    """Export every matching exchange in full, oldest first."""
+    where = _filters(
+        platform, tenant, channel, user, since, until, flagged, refused, ungrounded, search
+    )
+    count = 0
+    with _view(ctx) as view, _output(output) as handle:
+        writer = csv.DictWriter(handle, _CSV_FIELDS) if format_ is ExportFormat.csv else None
+        if writer:
+            writer.writeheader()
+        for detail in view.iter_exchanges(where):
+            if writer:
+                row = detail.model_dump(mode="json")
+                row["cited"] = " ".join(c.passage_id for c in detail.citations)
+                row["total_ms"] = detail.timings.total_ms
+                writer.writerow({name: row[name] for name in _CSV_FIELDS})
+            else:
+                handle.write(detail.model_dump_json() + "\n")
+            count += 1
+    if output is not None:
+        console.print(f"exported {count} exchanges to {output}", markup=False)
+
+
+@logs_app.command()
+def purge(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str | None,
+        typer.Option(help="Delete exchanges older than this (30d, 12h...); default from settings."),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Apply retention: delete old exchanges and their flags (the hash chain stays verifiable)."""
+    period = parse_duration(older_than or load_settings().log_retention)
+    with _view(ctx) as view:
+        deleted = view.purge(period, ctx.obj.actor)
+    if as_json:
+        _print_json({"deleted": deleted, "older_than_s": period.total_seconds()})
+    else:
+        console.print(f"purged {deleted} exchanges older than {period}", markup=False)
+
+
+@logs_app.command("erase-user")
+def erase_user(
+    ctx: typer.Context,
+    platform: Annotated[str, typer.Argument(help="discord, slack, local...")],
+    user_id: Annotated[str, typer.Argument(help="The platform user id.")],
+    tenant: Annotated[str | None, typer.Option(help="Only in this tenant.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Erase one platform user's data; flagged exchanges stay with the user replaced by a placeholder."""
+    with _view(ctx) as view:
+        report = view.erase_user(platform, user_id, ctx.obj.actor, tenant)
+    if as_json:
+        _print_json(report)
+    else:
+        console.print(
+            f"deleted {report.exchanges_deleted} exchanges, anonymised {report.exchanges_anonymised} "
+            f"flagged ones and {report.flags_anonymised} reports, lifted {report.bans_lifted} bans",
+            markup=False,
+        )
+
+
+@logs_app.command()
+def verify(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """Check each tenant's hash chain; exits 1 and names the first broken link if tampered."""
+    with _view(ctx) as view:
+        reports = view.verify()
+    if as_json:
+        _print_json(reports)
+    else:
+        for report in reports:
+            if report.ok:
+                console.print(f"{report.tenant}: ok ({report.checked} rows)", markup=False)
+            else:
+                console.print(
+                    f"{report.tenant}: BROKEN at row {report.broken_seq}"
+                    f"{' (exchange ' + report.exchange_id + ')' if report.exchange_id else ''}: "
+                    f"{report.problem}",
+                    markup=False,
+                    style="red",
+                )
+    if not all(report.ok for report in reports):
+        raise typer.Exit(1)
+
+
+@logs_app.command()
+def stats(
+    ctx: typer.Context, since: Since = None, until: Until = None, as_json: AsJson = False
+) -> None:
+    """Exchanges, refusals, ungrounded answers and flags per day (UTC)."""
+    start, end = parse_when(since, "--since"), parse_when(until, "--until")
+    with _view(ctx) as view:
+        days = view.stats(start, end)
+    if as_json:
+        _print_json(days)
+        return
+    table = Table(title="per day (UTC)")
+    for column in ("day", "exchanges", "refusals", "ungrounded", "flags"):
+        table.add_column(column, justify="right")
+    for day in days:
+        table.add_row(
+            day.day, str(day.exchanges), str(day.refusals), str(day.ungrounded), str(day.flags)
+        )
+    console.print(table)
+
+
+@logs_app.command()
+def ban(
+    ctx: typer.Context,
+    platform: Annotated[str, typer.Argument()],
+    tenant: Annotated[str, typer.Argument()],
+    user_id: Annotated[str, typer.Argument()],
+    reason: Annotated[str, typer.Option(help="Why.")] = "",
+) -> None:
+    """Bar a platform user from talking to the persona in one tenant."""
+    with _view(ctx) as view:
+        added = view.ban(platform, tenant, user_id, ctx.obj.actor, reason)
+    console.print("banned" if added else "already banned", markup=False)
+
+
+@logs_app.command()
+def unban(
+    ctx: typer.Context,
+    platform: Annotated[str, typer.Argument()],
+    tenant: Annotated[str, typer.Argument()],
+    user_id: Annotated[str, typer.Argument()],
+) -> None:
+    """Lift a ban."""
+    with _view(ctx) as view:
+        removed = view.unban(platform, tenant, user_id, ctx.obj.actor)
+    if not removed:
+        raise PersonabotError(f"{platform} user {user_id} is not banned in {tenant}.")
+    console.print("unbanned", markup=False)
+
+
+@logs_app.command()
+def audit(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="Entries to show.")] = 50,
+    as_json: AsJson = False,
+) -> None:
+    """The audit trail of moderator actions, newest first."""
+    with _view(ctx) as view:
+        entries = view.audit(limit)
+    if as_json:
+        _print_json(entries)
+        return
+    table = Table(title="audit trail")
+    for column in ("at (UTC)", "actor", "action", "tenant", "target"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        table.add_row(
+            f"{entry.at:%Y-%m-%d %H:%M:%S}",
+            entry.actor,
+            entry.action,
+            entry.tenant or "",
+            entry.target,
+        )
+    console.print(table)
