@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -119,13 +120,14 @@ async def test_a_missing_privileged_intent_stops_without_an_identify_loop(
     assert len(fake.connections) == 1
 
 
-def test_cli_without_a_token_prints_one_line_and_exits_non_zero() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+def test_cli_without_a_token_prints_one_line_and_exits_non_zero(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if "DISCORD" not in k}
     result = subprocess.run(
         [sys.executable, "-c", "from adapters.cli import main; main()", "discord"],
         capture_output=True,
         text=True,
         env=env,
+        cwd=tmp_path,  # no stray .env
         timeout=60,
         check=False,
     )
