@@ -49,18 +49,13 @@ async def serve(bot: PersonaBot, token: str) -> None:
 
 
 def moderation_store_of(core: DialogueCore) -> ModerationStore:
-    """The moderators' SQL log serves as both the core's log and the flag/ban store; it is
-    attached here when the core was built without one, so no Discord exchange goes unlogged."""
-    if core.log is None:
-        from bot.storage import open_log
-
-        core.log = open_log(core.settings)
+    """The moderators' SQL log that `open_core` attaches is also the flag and ban store."""
     log = core.log
     if callable(getattr(log, "flag", None)) and callable(getattr(log, "is_banned", None)):
         return log  # type: ignore[return-value]
     raise ConfigurationError(
-        "The Discord bot needs a conversation log that also keeps flags and bans "
-        "(bot.storage); the configured log does not."
+        "The Discord bot needs the moderation log (bot.storage) for reports and bans; "
+        "the core has none that keeps flags and bans."
     )
 
 

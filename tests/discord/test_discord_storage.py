@@ -11,7 +11,7 @@ from bot.core import DialogueCore
 from bot.errors import ConfigurationError
 from bot.factory import build_core
 from bot.settings import load_settings
-from bot.storage import SqlConversationLog
+from bot.storage import SqlConversationLog, open_log
 from tests.discord.conftest import BotFactory
 from tests.discord.fake_discord import ALICE, BOT_ID, GENERAL, GUILD_ID, FakeDiscord, until
 from tests.fakes import ScriptedGenerator
@@ -20,14 +20,15 @@ QUESTION = "Why do emerging democracies want to join NATO?"
 
 
 def test_a_log_that_keeps_no_flags_is_refused(core: DialogueCore) -> None:
-    with pytest.raises(ConfigurationError, match="flags and bans"):
+    with pytest.raises(ConfigurationError, match="reports and bans"):
         moderation_store_of(core)
 
 
 async def test_report_reply_lands_in_the_sql_log_under_the_guild(
     fake: FakeDiscord, start_bot: BotFactory, tmp_path: Path
 ) -> None:
-    core = build_core(load_settings(data_dir=tmp_path / "data"), generator=ScriptedGenerator())
+    settings = load_settings(data_dir=tmp_path / "data")
+    core = build_core(settings, generator=ScriptedGenerator(), log=open_log(settings))
     store = moderation_store_of(core)
     assert isinstance(store, SqlConversationLog) and core.log is store
     try:
