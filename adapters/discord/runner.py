@@ -6,11 +6,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+import aiohttp
 import discord
 
 from bot.conversation_log import ModerationStore
 from bot.core import DialogueCore
-from bot.errors import ConfigurationError
+from bot.errors import ConfigurationError, PersonabotError
 
 from .bot import PersonaBot, ShardedPersonaBot
 from .settings import DiscordSettings
@@ -46,6 +47,8 @@ async def serve(bot: PersonaBot, token: str) -> None:
             if exc.code == _AUTHENTICATION_FAILED:
                 raise ConfigurationError(_BAD_TOKEN) from None
             raise
+        except (aiohttp.ClientError, OSError) as exc:  # at login; later drops are retried
+            raise PersonabotError(f"Cannot reach Discord: {exc}") from None
 
 
 def moderation_store_of(core: DialogueCore) -> ModerationStore:

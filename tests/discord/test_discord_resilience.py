@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from adapters.discord import DiscordSettings, PersonaBot, serve
 from bot.core import DialogueCore
-from bot.errors import ConfigurationError
+from bot.errors import ConfigurationError, PersonabotError
 from tests.discord.conftest import BotFactory, FakeModerationStore
 from tests.discord.fake_discord import GENERAL, TOKEN, FakeDiscord, Fault, until
 from tests.fakes import MemoryLog
@@ -118,6 +118,16 @@ async def test_a_missing_privileged_intent_stops_without_an_identify_loop(
         await serve(bot, TOKEN)
     assert len([f for f in fake.received if f["op"] == 2]) == 1
     assert len(fake.connections) == 1
+
+
+async def test_discord_unreachable_at_start_is_one_clear_error(
+    fake: FakeDiscord, core: DialogueCore, moderation: FakeModerationStore
+) -> None:
+    await fake.stop()  # nothing listens on that port any more
+    bot = PersonaBot(core, moderation, DiscordSettings(token=SecretStr(TOKEN)))
+    with pytest.raises(PersonabotError, match="Cannot reach Discord"):
+        await serve(bot, TOKEN)
+    assert bot.is_closed()
 
 
 def test_cli_without_a_token_prints_one_line_and_exits_non_zero(tmp_path: Path) -> None:
