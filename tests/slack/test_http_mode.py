@@ -69,6 +69,7 @@ def slow_slack(
     url, server, thread = serve(bot)
     harness = SlackHarness(url, mock_slack)
     yield harness
+    harness.http.close()
     server.should_exit = True
     thread.join(10)
     bot.close()
@@ -366,6 +367,7 @@ def test_rate_limited_user_is_told_to_slow_down_in_voice(
         harness.event(mention(QUESTION))
         ephemeral = mock_slack.wait_for("chat.postEphemeral")[0].params
     finally:
+        harness.http.close()
         server.should_exit = True
         thread.join(10)
         bot.close()
@@ -419,6 +421,7 @@ def test_channels_outside_the_allow_list_get_a_notice_only(
         allowed = harness.command(QUESTION, channel="C7")
         mock_slack.wait_for("response_url:cmd-U1")
     finally:
+        harness.http.close()
         server.should_exit = True
         thread.join(10)
         bot.close()
