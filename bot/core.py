@@ -27,7 +27,7 @@ from bot.moderation import Intent, screen
 from bot.prompting import Prompts
 from bot.retrieval import Retriever, ScoredPassage, SearchResult
 from bot.settings import Settings
-from bot.text import terms
+from bot.text import sentences, terms
 
 TextSink = Callable[[str], None]
 logger = logging.getLogger(__name__)
@@ -208,12 +208,12 @@ class DialogueCore:
             question=question,
         )
         evidence = [s.passage.text for s in in_prompt]
-        source = ranked[0].passage
-        quote = _clip(" ".join(self.retriever.key_sentences(question, source, limit=1)))
+        quoted, best = self.retriever.best_quote(question, [s.passage for s in ranked])
+        quote = _clip(best)
         budget = self.settings.max_answer_chars - len(
             self._render("quoted_answer", answer="", quote=quote)
         )
-        streamer = _GroundedStreamer(evidence, budget, on_text)
+        streamer = _GroundedStreamer(evidence, question, budget, on_text)
         generation = self.generator.generate(
             GenerationRequest(
                 system=system,
@@ -223,7 +223,7 @@ class DialogueCore:
             ),
             streamer.feed if on_text else None,
         )
-        grounding = check(generation.text, evidence)
+        grounding = check(generation.text, evidence, question)
         answer = " ".join(_within_budget(grounding.kept, budget))
         if answer and covers(answer, quote):
             text = answer
@@ -232,9 +232,12 @@ class DialogueCore:
         else:
             text = self._render("fallback", quote=quote)
         streamer.finish(text)
-        citations = self._citations(question, text, ranked, source)
+        citations = self._citations(question, text, ranked, quoted)
         unsupported = check(answer, evidence, minimum_terms=1).dropped if answer else []
-        verbatim = is_verbatim(quote.removesuffix("…"), [source.text])
+        verbatim = all(
+            is_verbatim(part, [p.text for p in quoted])
+            for part in sentences(quote.removesuffix("…"))
+        )
         verdicts.append(
             Verdict(
                 check="grounding",
@@ -263,9 +266,10 @@ class DialogueCore:
         return _Draft(reply, trace, streamed=True)
 
     def _citations(
-        self, question: str, answer: str, ranked: Sequence[ScoredPassage], quoted: Passage
+        self, question: str, answer: str, ranked: Sequence[ScoredPassage], quoted: list[Passage]
     ) -> list[Citation]:
-        ordered = [quoted] + [s.passage for s in ranked if s.passage.id != quoted.id]
+        """The quoted passages first, then the rest by relevance."""
+        ordered = quoted + [s.passage for s in ranked if s.passage not in quoted]
         citations = []
         for passage in ordered[: self.settings.max_citations]:
             best = self.retriever.key_sentences(f"{question} {answer}", passage, limit=2)
@@ -294,8 +298,11 @@ class DialogueCore:
 class _GroundedStreamer:
     """Buffers model tokens and releases a sentence only once grounding has accepted it."""
 
-    def __init__(self, evidence: list[str], budget: int, sink: TextSink | None) -> None:
+    def __init__(
+        self, evidence: list[str], question: str, budget: int, sink: TextSink | None
+    ) -> None:
         self._evidence = evidence
+        self._question = question
         self._budget = budget
         self._sink = sink
         self._buffer = ""
@@ -305,7 +312,9 @@ class _GroundedStreamer:
         self._buffer += piece
         if not self._sink or not piece.rstrip().endswith((".", "!", '"')):
             return
-        for sentence in _within_budget(check(self._buffer, self._evidence).kept, self._budget):
+        for sentence in _within_budget(
+            check(self._buffer, self._evidence, self._question).kept, self._budget
+        ):
             if sentence not in self._shown:
                 self._sink(f" {sentence}" if self._shown else sentence)
                 self._shown.append(sentence)

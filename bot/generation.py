@@ -111,7 +111,7 @@ class LlamaGenerator:
         eos = self._llm.detokenize([self._llm.token_eos()]).decode("utf-8", "ignore")
         bos = self._llm.detokenize([self._llm.token_bos()]).decode("utf-8", "ignore")
         self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
-        self._stops = [eos, "<|im_end|>", "<|endoftext|>"]
+        self._stops = [stop for stop in (eos, "<|im_end|>", "<|endoftext|>") if stop]
         self._lock = threading.Lock()
         self.model_id = metadata.get("general.name") or model_path.stem
         self.options: dict[str, Any] = {

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bot.text import normalize, sentences, terms
 
 # Share of a sentence's content words that the passages must contain for it to count as supported.
-SUPPORT_THRESHOLD = 0.8
+SUPPORT_THRESHOLD = 0.85
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
 _REFERENCE = re.compile(r"\s*\[\d+\]")
 _NOT_ANSWER = re.compile(
@@ -24,40 +24,73 @@ class GroundingResult:
     dropped: list[str]
 
 
-def support(sentence: str, evidence_terms: set[str], evidence_text: str) -> float:
-    """Fraction of the sentence's content words found in the evidence; numbers must match exactly."""
+_NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][a-z]+(?:[A-Z][a-z]+)?")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The passages a reply may rest on, pre-split so each draft sentence is aligned cheaply."""
+
+    text: str
+    sentence_terms: list[set[str]]
+    all_terms: set[str]
+
+    @classmethod
+    def of(cls, passages: Iterable[str]) -> Evidence:
+        texts = list(passages)
+        per_sentence = [set(terms(s)) for text in texts for s in sentences(text)]
+        return cls(" ".join(texts), per_sentence, set().union(*per_sentence))
+
+    def with_previous(self, index: int) -> set[str]:
+        """A sentence's words plus its predecessor's, where its subject is often named."""
+        previous = self.sentence_terms[index - 1] if index else set()
+        return previous | self.sentence_terms[index]
+
+
+def support(sentence: str, evidence: Evidence, asked: frozenset[str] = frozenset()) -> float:
+    """How much of the sentence one evidence sentence states; names may come from its neighbours,
+    as a pronoun in the source often stands for a name given a sentence earlier. The words the
+    sentence shares with the question must come from that evidence sentence or the one before it,
+    so that a true quote is not pinned to the wrong subject."""
     content = set(terms(sentence))
     if not content:
         return 0.0
-    numbers = set(_NUMBER.findall(sentence))
-    if any(number not in evidence_text for number in numbers):
+    if any(number not in evidence.text for number in _NUMBER.findall(sentence)):
         return 0.0
-    return len(content & evidence_terms) / len(content)
+    names = _NAME.findall(sentence)
+    if any(name not in evidence.text for name in names):
+        return 0.0
+    name_terms = set(terms(" ".join(names))) & evidence.all_terms
+    on_topic = content & asked
+    best = 0
+    for index, source in enumerate(evidence.sentence_terms):
+        stated = content & (source | name_terms)
+        if on_topic <= content & (evidence.with_previous(index) | name_terms):
+            best = max(best, len(stated))
+    return best / len(content)
 
 
-def evidence_of(passages: Iterable[str]) -> tuple[set[str], str]:
-    texts = list(passages)
-    found: set[str] = set()
-    for text in texts:
-        found.update(terms(text))
-    return found, " ".join(texts)
-
-
-def check(draft: str, passages: Sequence[str], minimum_terms: int = 3) -> GroundingResult:
-    """Splits the draft into sentences and keeps those the passages support, without repeats."""
-    evidence_terms, evidence_text = evidence_of(passages)
+def check(
+    draft: str, passages: Sequence[str], question: str | None = None, minimum_terms: int = 3
+) -> GroundingResult:
+    """Keeps the draft's sentences that one passage sentence supports and that answer the question
+    (share a word with it and add one), without repeats."""
+    evidence = Evidence.of(passages)
+    asked = set(terms(question)) if question is not None else None
     kept: list[str] = []
     dropped: list[str] = []
     seen: set[frozenset[str]] = set()
     for sentence in sentences(_REFERENCE.sub("", draft.strip())):
         content = frozenset(terms(sentence))
-        complete = sentence.rstrip('"').endswith((".", "!"))
+        complete = sentence.rstrip("\"'”").endswith((".", "!"))
+        relevant = asked is None or bool(content & asked and content - asked)
         if (
             complete
+            and relevant
             and len(content) >= minimum_terms
             and content not in seen
             and not _NOT_ANSWER.search(sentence)
-            and support(sentence, evidence_terms, evidence_text) >= SUPPORT_THRESHOLD
+            and support(sentence, evidence, frozenset(asked or ())) >= SUPPORT_THRESHOLD
         ):
             kept.append(sentence)
             seen.add(content)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,19 @@ from bot.text import sentences, terms
 
 # How much earlier user turns weigh against the current question when a follow-up is retrieved.
 _HISTORY_WEIGHT = 0.35
+# A sentence from a lower-ranked passage must beat the top passage's best by this factor.
+_LOWER_RANK_DISCOUNT = 0.85
+_QUOTE_CHARS = 350
+# Questions about the author's own stance are answered by sentences that voice one.
+_ASKS_STANCE = re.compile(
+    r"\b(feel|felt|think|thought|opinion|view|believe|attitude|react|reaction|position|stance"
+    r"|consider|credo|stand|make of|hope|fear|regret)\b",
+    re.IGNORECASE,
+)
+_VOICES_STANCE = re.compile(
+    r"\b(I|my)\b[^.]{0,40}\b(believe|think|thought|feel|felt|heart|mind|view|opinion|convinced"
+    r"|doubt|hope|fear|welcomed?|regret|credo|conviction|glad|worr(y|ied)|trust|proud|sure)",
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,10 @@ class Retriever(Protocol):
     def search(self, question: str, history: Sequence[str] = (), k: int = 5) -> SearchResult: ...
 
     def key_sentences(self, question: str, passage: Passage, limit: int = 2) -> list[str]: ...
+
+    def best_quote(
+        self, question: str, passages: Sequence[Passage]
+    ) -> tuple[list[Passage], str]: ...
 
 
 class BM25Retriever:
@@ -98,3 +116,48 @@ class BM25Retriever:
         best = sorted(scored, key=lambda item: (-item[0], item[1]))[:limit]
         best = [item for item in best if item[0] > 0] or best[:1]
         return [sentence for _, _, sentence in sorted(best, key=lambda item: item[1])]
+
+    def _sentence_score(self, wanted: set[str], sentence: str, stance: bool) -> float:
+        score = sum(self.idf(t) for t in wanted & set(terms(sentence)))
+        if stance and _VOICES_STANCE.search(sentence):
+            score += 2 * max(self._idf.values(), default=1.0)
+        return score
+
+    def best_quote(self, question: str, passages: Sequence[Passage]) -> tuple[list[Passage], str]:
+        """The sentence that best answers the question among the top passages, plus the next one
+        when it adds a word of the question (answers often sit one sentence after the match);
+        returns the passages the quote comes from."""
+        wanted = set(terms(question))
+        stance = bool(_ASKS_STANCE.search(question))
+        best: tuple[float, Passage, list[str], int] | None = None
+        for rank, passage in enumerate(passages):
+            parts = sentences(passage.text)
+            for index, sentence in enumerate(parts):
+                score = self._sentence_score(wanted, sentence, stance) * _LOWER_RANK_DISCOUNT**rank
+                if best is None or score > best[0]:
+                    best = (score, passage, parts, index)
+        if best is None:
+            raise ValueError("best_quote needs at least one passage")
+        _, passage, parts, index = best
+        quote, used = parts[index], [passage]
+        following = self._next_sentence(passage, parts, index)
+        if following:
+            follower, owner = following
+            adds = (wanted & set(terms(follower))) - set(terms(quote))
+            if adds and len(quote) + len(follower) < _QUOTE_CHARS:
+                quote = f"{quote} {follower}"
+                used += [owner] if owner != passage else []
+        return used, quote
+
+    def _next_sentence(
+        self, passage: Passage, parts: list[str], index: int
+    ) -> tuple[str, Passage] | None:
+        """The sentence after `index`, crossing into the next paragraph of the same section."""
+        if index + 1 < len(parts):
+            return parts[index + 1], passage
+        position = self._passages.index(passage)
+        if position + 1 < len(self._passages):
+            following = self._passages[position + 1]
+            if following.section == passage.section:
+                return sentences(following.text)[0], following
+        return None
