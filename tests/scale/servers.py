@@ -112,8 +112,9 @@ def free_port() -> int:
 class LlamaServer:
     """`python -m llama_cpp.server` with the bundled model, started, killed and restarted on one port."""
 
-    def __init__(self, model: Path, log_dir: Path) -> None:
+    def __init__(self, model: Path, log_dir: Path, *extra_args: str) -> None:
         self.model = model
+        self.extra_args = extra_args
         self.port = free_port()
         self.log_dir = log_dir
         self.process: subprocess.Popen[bytes] | None = None
@@ -132,6 +133,7 @@ class LlamaServer:
                 "--model", str(self.model),
                 "--host", "127.0.0.1", "--port", str(self.port),
                 "--n_threads", "1", "--n_ctx", "2048", "--seed", "7",
+                *self.extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -153,8 +155,8 @@ class LlamaServer:
 
 
 @contextlib.contextmanager
-def llama_server(model: Path, log_dir: Path) -> Iterator[LlamaServer]:
-    server = LlamaServer(model, log_dir)
+def llama_server(model: Path, log_dir: Path, *extra_args: str) -> Iterator[LlamaServer]:
+    server = LlamaServer(model, log_dir, *extra_args)
     server.start()
     try:
         yield server
