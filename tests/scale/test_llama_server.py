@@ -10,7 +10,7 @@ import pytest
 
 from bot.errors import GeneratorUnavailableError
 from bot.factory import build_core
-from bot.generation import GenerationRequest, bundled_model_path
+from bot.generation import Generation, GenerationRequest, TokenSink, bundled_model_path
 from bot.messages import IncomingMessage
 from bot.openai_generator import BreakerState, CircuitBreaker, OpenAIGenerator
 from bot.settings import Settings
@@ -48,30 +48,56 @@ def test_a_real_answer_streams_through_the_core(server: LlamaServer, settings: S
     assert len(tokens) > 10 and "".join(tokens) == result.text
 
 
+class KillOnFirstToken:
+    """Passes generation through, killing the server as soon as its first token arrives."""
+
+    def __init__(self, inner: OpenAIGenerator, server: LlamaServer) -> None:
+        self.inner = inner
+        self.server = server
+        self.model_id = inner.model_id
+        self.armed = True
+        self.tokens = 0
+
+    def generate(self, request: GenerationRequest, on_token: TokenSink | None = None) -> Generation:
+        def forward(piece: str) -> None:
+            if self.armed:
+                self.armed = False
+                self.server.kill()
+            self.tokens += 1
+            if on_token:
+                on_token(piece)
+
+        return self.inner.generate(request, forward)
+
+
 def test_server_killed_mid_stream_then_restarted(server: LlamaServer, settings: Settings) -> None:
     breaker = CircuitBreaker(failures=1, reset_s=1.0)
     remote = OpenAIGenerator(
         server.url, "smollm2", retries=1, backoff_s=0.05, connect_timeout_s=1.0, breaker=breaker
     )
-    received: list[str] = []
+    killer = KillOnFirstToken(remote, server)
+    log = MemoryLog()
+    core = build_core(settings, generator=killer, log=log)
+    unavailable = core.canned("unavailable")
+    assert unavailable == "I cannot think right now, please try again shortly."
 
-    def kill_on_first_token(piece: str) -> None:
-        if not received:
-            server.kill()
-        received.append(piece)
-
-    with pytest.raises(GeneratorUnavailableError, match="failed"):
-        remote.generate(LONG, kill_on_first_token)
-    assert 0 < len(received) < LONG.max_tokens  # it died mid-answer
+    shown: list[str] = []
+    cut = core.respond(IncomingMessage(text=QUESTION), shown.append)
+    assert 0 < killer.tokens < settings.max_tokens  # it died mid-answer
+    assert cut.reply.text == unavailable and cut.reply.refused
+    assert shown[-1] == unavailable and log.exchanges[-1] is cut
     assert breaker.state is BreakerState.OPEN
+
     started = time.perf_counter()
+    fast = core.respond(IncomingMessage(text=QUESTION, user_id="someone-else"))
+    assert fast.reply.text == unavailable
+    assert time.perf_counter() - started < 0.5  # the open circuit fails fast, no time-out
     with pytest.raises(GeneratorUnavailableError, match="circuit open"):
         remote.generate(LONG)
-    assert time.perf_counter() - started < 0.1  # failing fast, no time-out waited
-    core = build_core(settings, generator=remote)
-    assert core.canned("unavailable") == "I cannot think right now, please try again shortly."
 
     server.start()
     time.sleep(1.0)  # the breaker's reset time: the next call is the half-open trial
-    result = remote.generate(LONG)
-    assert result.text and breaker.state.value == "closed"
+    healed = core.respond(IncomingMessage(text=QUESTION, user_id="third"))
+    assert not healed.reply.refused and healed.reply.citations
+    assert healed.reply.tokens.completion > 0 and breaker.state.value == "closed"
+    assert len(log.exchanges) == 3
