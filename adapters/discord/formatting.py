@@ -6,6 +6,7 @@ import re
 
 from discord.utils import escape_markdown
 
+from adapters.links import strip_tracking
 from bot.messages import Reply
 
 MESSAGE_LIMIT = 2000
@@ -21,14 +22,19 @@ def neutralise_mentions(text: str) -> str:
 
 def render_reply(reply: Reply) -> str:
     """The answer, then each cited passage as a bold section name over a block-quoted quote."""
-    parts = [escape_markdown(reply.text.strip())]
+    parts = [_safe(reply.text.strip())]
     if reply.citations:
         sources = ["**Sources**"]
         for number, citation in enumerate(reply.citations, 1):
-            sources.append(f"{number}. **{escape_markdown(citation.section)}**")
-            sources.extend(f"> {escape_markdown(line)}" for line in citation.quote.splitlines())
+            sources.append(f"{number}. **{_safe(' '.join(citation.section.split()))}**")
+            sources.extend(f"> {_safe(line)}" for line in citation.quote.splitlines())
         parts.append("\n".join(sources))
     return neutralise_mentions("\n\n".join(part for part in parts if part))
+
+
+def _safe(text: str) -> str:
+    """Markdown escaped, links without tracking and in `<…>` so Discord shows no preview."""
+    return escape_markdown(strip_tracking(text, ("<", ">")))
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from adapters.links import strip_tracking
 from bot.messages import Citation, Reply
 
 Block = dict[str, Any]
@@ -21,8 +22,9 @@ _WORD_JOINER = "\u2060"
 
 
 def escape(text: str) -> str:
-    """Slack's three control characters, so `<!channel>` or `<@U1>` arrive as plain text."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack's three control characters, so `<!channel>` or `<@U1>` arrive as plain text;
+    links lose their tracking parameters."""
+    text = strip_tracking(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _BROADCAST.sub("@" + _WORD_JOINER, text)
 
 
@@ -114,7 +116,7 @@ def reply_messages(
     blocks: list[Block] = []
     if asked:
         blocks.extend(context(asked))
-    answer = section(reply.text or "…")
+    answer = section(reply.text.strip() or "…")  # blank text would leave no block to tag
     if block_id:
         answer[0]["block_id"] = block_id
     blocks.extend(answer)
