@@ -37,6 +37,7 @@ class ExchangeFilter(BaseModel):
     platform: str | None = None
     tenant: str | None = None
     channel: str | None = None
+    thread: str | None = Field(default=None, description="Thread id; '' is the channel itself.")
     user: str | None = Field(default=None, description="Platform user id.")
     since: UtcDatetime | None = Field(default=None, description="Inclusive, on `created`.")
     until: UtcDatetime | None = Field(default=None, description="Exclusive, on `created`.")
@@ -85,6 +86,8 @@ class ExchangeSummary(BaseModel):
     grounded: bool
     open_flags: int = 0
     erased: bool = False
+    redacted_by: str | None = None
+    redacted_at: UtcDatetime | None = None
 
 
 class CitedPassage(BaseModel):
@@ -125,6 +128,15 @@ class DayStats(BaseModel):
     refusals: int = 0
     ungrounded: int = 0
     flags: int = 0
+
+
+class DayLatency(BaseModel):
+    """Total reply latency percentiles of one UTC day (nearest-rank)."""
+
+    day: str
+    exchanges: int
+    p50_ms: float
+    p95_ms: float
 
 
 class ChainReport(BaseModel):

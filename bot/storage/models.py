@@ -156,3 +156,44 @@ class AuditEntry(SQLModel, table=True):
     tenant: str | None = Field(default=None, max_length=128, index=True)
     target: str = Field(default="", max_length=256)
     detail: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class Redaction(SQLModel, table=True):
+    """A moderator's redaction of one exchange's text. The row keeps its original hashes, so the
+    chain still links; its content is no longer re-hashed (like an erased row)."""
+
+    __tablename__ = "redactions"
+
+    exchange_id: str = Field(primary_key=True, foreign_key="exchanges.id", max_length=64)
+    tenant: str = Field(max_length=128, index=True)
+    redacted_by: str = Field(max_length=256)
+    redacted_at: NaiveDatetime
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Moderator(SQLModel, table=True):
+    """A dashboard account: an argon2 hash (never the password) and the tenants it may review."""
+
+    __tablename__ = "moderators"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, unique=True)
+    password_hash: str = Field(max_length=512)
+    admin: bool = False
+    tenants: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    created: NaiveDatetime
+    password_changed: NaiveDatetime
+
+
+class ModeratorSession(SQLModel, table=True):
+    """A signed-in browser. Only the SHA-256 of the cookie's token is stored, so a copy of the
+    database does not let anyone sign in; the CSRF token is bound to the session."""
+
+    __tablename__ = "moderator_sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    moderator_id: int = Field(foreign_key="moderators.id", index=True)
+    csrf_token: str = Field(max_length=128)
+    created: NaiveDatetime
+    last_seen: NaiveDatetime
+    expires: NaiveDatetime = Field(index=True)

@@ -23,6 +23,7 @@ from bot.storage.api import (
     BanInfo,
     ChainReport,
     CitedPassage,
+    DayLatency,
     DayStats,
     ErasureReport,
     ExchangeDetail,
@@ -46,11 +47,14 @@ from bot.storage.models import (
     ExchangeRow,
     Flag,
     FlagNote,
+    Redaction,
     Tombstone,
 )
 
 _ID = re.compile(r"^[0-9A-Za-z_-]{6,64}$")
 _BATCH = 500
+# What a redacted exchange's question, answer and prompt read afterwards.
+REDACTED = "[redacted]"
 
 
 class _Filterable(Protocol):
@@ -100,7 +104,8 @@ class LogView:
                 .offset(where.offset)
             ).all()
             counts = _open_flag_counts(session, [row.id for row in rows])
-            items = [_summary(row, counts.get(row.id, 0)) for row in rows]
+            redactions = _redactions(session, [row.id for row in rows])
+            items = [_summary(row, counts.get(row.id, 0), redactions.get(row.id)) for row in rows]
         return Page(total=total, limit=where.limit, offset=where.offset, items=items)
 
     def iter_exchanges(self, where: ExchangeFilter | None = None) -> Iterator[ExchangeDetail]:
@@ -174,6 +179,28 @@ class LogView:
                 key = str(value)
                 days.setdefault(key, DayStats(day=key)).flags = count
         return [days[key] for key in sorted(days)]
+
+    def latency(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[DayLatency]:
+        """p50 and p95 of total reply latency per UTC day, oldest first (computed here, as SQLite
+        has no percentile function)."""
+        per_day: dict[str, list[float]] = defaultdict(list)
+        with Session(self.engine) as session:
+            day = func.date(ExchangeRow.created)
+            stmt = self._scope(select(day, col(ExchangeRow.total_ms)), col(ExchangeRow.tenant))
+            stmt = _between(stmt, col(ExchangeRow.created), since, until)
+            for value, total_ms in session.exec(stmt).all():
+                per_day[str(value)].append(float(total_ms))
+        return [
+            DayLatency(
+                day=key,
+                exchanges=len(values),
+                p50_ms=_nearest_rank(sorted(values), 50),
+                p95_ms=_nearest_rank(sorted(values), 95),
+            )
+            for key, values in sorted(per_day.items())
+        ]
 
     def audit(self, limit: int = 100, offset: int = 0) -> list[AuditInfo]:
         """Newest first; a scoped moderator sees only actions on their own tenants."""
@@ -257,6 +284,54 @@ class LogView:
             _audit(session, actor, "note", flag.tenant, flag.exchange_id, {"flag": flag_id})
             session.flush()
             return _flag_infos(session, [flag])[0]
+
+    def redact(self, exchange_id: str, actor: str, reason: str = "") -> ExchangeDetail:
+        """Replaces an exchange's question, answer and rendered prompt with a placeholder, and
+        scrubs its text from later prompts of the same conversation (which quote it as memory).
+        The audit trail records who redacted it; the original text is kept nowhere."""
+        now = utcnow()
+        with Session(self._writer) as session, session.begin():
+            row = self._find(session, exchange_id)
+            if row.input_text == REDACTED and row.reply_text == REDACTED:
+                raise InvalidInputError(f"Exchange {row.id} is already redacted.")
+            originals = [text for text in (row.input_text, row.reply_text) if text.strip()]
+            row.input_text, row.reply_text, row.prompt = REDACTED, REDACTED, REDACTED
+            session.add(row)
+            _mark_redacted(session, row, actor, now, reason)
+            later = session.exec(
+                select(ExchangeRow).where(
+                    ExchangeRow.tenant == row.tenant,
+                    ExchangeRow.platform == row.platform,
+                    ExchangeRow.channel == row.channel,
+                    ExchangeRow.thread == row.thread,
+                    ExchangeRow.id != row.id,
+                    col(ExchangeRow.created) >= row.created,
+                )
+            ).all()
+            scrubbed = []
+            for other in later:
+                prompt = other.prompt
+                for text in originals:
+                    prompt = prompt.replace(text, REDACTED)
+                if prompt != other.prompt:
+                    other.prompt = prompt
+                    session.add(other)
+                    _mark_redacted(session, other, actor, now, f"quoted redacted exchange {row.id}")
+                    scrubbed.append(other.id)
+            _audit(
+                session,
+                actor,
+                "redact",
+                row.tenant,
+                row.id,
+                {
+                    "reason": reason,
+                    "fields": ["input_text", "reply_text", "prompt"],
+                    "scrubbed_prompts": scrubbed,
+                },
+            )
+            session.flush()
+            return _details(session, [row])[0]
 
     def ban(self, platform: str, tenant: str, user_id: str, actor: str, reason: str = "") -> bool:
         """True when newly banned, False when already banned."""
@@ -419,6 +494,7 @@ class LogView:
             (ExchangeRow.platform, where.platform),
             (ExchangeRow.tenant, where.tenant),
             (ExchangeRow.channel, where.channel),
+            (ExchangeRow.thread, where.thread),
             (ExchangeRow.user_id, where.user),
             (ExchangeRow.refused, where.refused),
             (ExchangeRow.grounded, where.grounded),
@@ -520,6 +596,7 @@ def _remove(session: Session, rows: Sequence[ExchangeRow], reason: str) -> None:
     flag_ids = select(Flag.id).where(col(Flag.exchange_id).in_(ids))
     session.exec(delete(FlagNote).where(col(FlagNote.flag_id).in_(flag_ids)))
     session.exec(delete(Flag).where(col(Flag.exchange_id).in_(ids)))
+    session.exec(delete(Redaction).where(col(Redaction.exchange_id).in_(ids)))
     session.exec(delete(ExchangeRow).where(col(ExchangeRow.id).in_(ids)))
     session.expunge_all()
 
@@ -549,12 +626,39 @@ def _flag_infos(session: Session, flags: Sequence[Flag]) -> list[FlagInfo]:
     ]
 
 
-def _summary(row: ExchangeRow, open_flags: int) -> ExchangeSummary:
+def _summary(
+    row: ExchangeRow, open_flags: int, redaction: Redaction | None = None
+) -> ExchangeSummary:
     return ExchangeSummary(
         **{name: getattr(row, name) for name in ExchangeSummary.model_fields if hasattr(row, name)},
         open_flags=open_flags,
         erased=row.erased_at is not None,
+        redacted_by=redaction.redacted_by if redaction else None,
+        redacted_at=redaction.redacted_at if redaction else None,
     )
+
+
+def _redactions(session: Session, ids: Sequence[str]) -> dict[str, Redaction]:
+    if not ids:
+        return {}
+    rows = session.exec(select(Redaction).where(col(Redaction.exchange_id).in_(ids))).all()
+    return {row.exchange_id: row for row in rows}
+
+
+def _mark_redacted(
+    session: Session, row: ExchangeRow, actor: str, at: datetime, reason: str
+) -> None:
+    """Records (or re-records) who redacted a row; `verify` then skips its content hash."""
+    redaction = session.get(Redaction, row.id) or Redaction(
+        exchange_id=row.id, tenant=row.tenant, redacted_by=actor, redacted_at=at, reason=reason
+    )
+    redaction.redacted_by, redaction.redacted_at, redaction.reason = actor, at, reason
+    session.add(redaction)
+
+
+def _nearest_rank(ordered: Sequence[float], percent: int) -> float:
+    index = max(0, -(-len(ordered) * percent // 100) - 1)
+    return ordered[index]
 
 
 def _details(session: Session, rows: Sequence[ExchangeRow]) -> list[ExchangeDetail]:
@@ -565,6 +669,7 @@ def _details(session: Session, rows: Sequence[ExchangeRow]) -> list[ExchangeDeta
             select(Flag).where(col(Flag.exchange_id).in_(ids)).order_by(col(Flag.id))
         ).all():
             by_exchange[flag.exchange_id].append(flag)
+    redactions = _redactions(session, ids)
     details = []
     for row in rows:
         flags = _flag_infos(session, by_exchange.get(row.id, []))
@@ -572,7 +677,9 @@ def _details(session: Session, rows: Sequence[ExchangeRow]) -> list[ExchangeDeta
         sections = {item["passage_id"]: item.get("section", "") for item in row.citations}
         details.append(
             ExchangeDetail(
-                **_summary(row, sum(f.status == "open" for f in flags)).model_dump(),
+                **_summary(
+                    row, sum(f.status == "open" for f in flags), redactions.get(row.id)
+                ).model_dump(),
                 seq=row.seq,
                 moderation=[Verdict.model_validate(v) for v in row.moderation],
                 citations=[
@@ -616,6 +723,9 @@ def _verify_tenant(session: Session, head: ChainHead) -> ChainReport:
     tombs = {
         t.seq: t for t in session.exec(select(Tombstone).where(Tombstone.tenant == tenant)).all()
     }
+    redacted = set(
+        session.exec(select(Redaction.exchange_id).where(Redaction.tenant == tenant)).all()
+    )
     rows = session.exec(
         select(ExchangeRow)
         .where(ExchangeRow.tenant == tenant)
@@ -650,7 +760,9 @@ def _verify_tenant(session: Session, head: ChainHead) -> ChainReport:
             return broken(expected, None, f"row {expected} is missing (next present is {seq})")
         if item.prev_hash != previous:
             return broken(seq, exchange_id, "does not link to the previous row (moved or replaced)")
-        checkable = isinstance(item, ExchangeRow) and item.erased_at is None
+        checkable = (
+            isinstance(item, ExchangeRow) and item.erased_at is None and item.id not in redacted
+        )
         if checkable and content_hash(item) != item.content_hash:  # type: ignore[arg-type]
             return broken(seq, exchange_id, "content was edited after it was stored")
         if link_hash(tenant, seq, item.prev_hash, item.content_hash) != item.row_hash:

@@ -1,0 +1,169 @@
+"""`personabot dashboard` and `personabot moderators ...`: serve the dashboard, manage its accounts.
+
+Kept light: FastAPI and uvicorn are imported only when the dashboard actually starts.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.errors import PersonabotError
+from bot.settings import load_settings
+from bot.storage import InvalidInputError, open_log
+from bot.storage.accounts import ModeratorAccounts
+
+moderators_app = typer.Typer(
+    help="Dashboard accounts: add, list, remove, passwd.", no_args_is_help=True
+)
+console = Console()
+
+PasswordStdin = Annotated[
+    bool,
+    typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+]
+
+
+@contextmanager
+def _accounts() -> Iterator[ModeratorAccounts]:
+    log = open_log(load_settings(), require_database=True)
+    try:
+        yield ModeratorAccounts(log.engine)
+    finally:
+        log.close()
+
+
+def _password(from_stdin: bool) -> str:
+    """From stdin (scripts), else a hidden prompt typed twice."""
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise InvalidInputError("No password on stdin.")
+        return line
+    try:
+        entered: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    except typer.Abort:
+        raise PersonabotError("No password given.") from None
+    return entered
+
+
+@moderators_app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="Sign-in name.")],
+    tenant: Annotated[
+        list[str] | None,
+        typer.Option("--tenant", help="A tenant (guild / workspace) they moderate; repeatable."),
+    ] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Sees and acts on every tenant.")] = False,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Create a moderator account (the password is stored only as an argon2 hash)."""
+    if not tenant and not admin:
+        raise InvalidInputError("Give at least one --tenant, or --admin.")
+    password = _password(password_stdin)
+    with _accounts() as accounts:
+        created = accounts.add(name, password, tenant or [], admin, getpass.getuser())
+    scope = "all tenants" if created.admin else ", ".join(created.tenants)
+    console.print(f"moderator {created.name} added ({scope})", markup=False)
+
+
+@moderators_app.command("list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List moderator accounts and their tenants."""
+    with _accounts() as accounts:
+        found = accounts.list()
+    if as_json:
+        print(json.dumps([m.model_dump(mode="json") for m in found], indent=2))
+        return
+    table = Table()
+    for column in ("name", "scope", "created"):
+        table.add_column(column)
+    for moderator in found:
+        scope = "admin (all tenants)" if moderator.admin else ", ".join(moderator.tenants)
+        table.add_row(moderator.name, scope, f"{moderator.created:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@moderators_app.command("remove")
+def remove(name: Annotated[str, typer.Argument(help="Sign-in name.")]) -> None:
+    """Delete an account and end its sessions."""
+    with _accounts() as accounts:
+        accounts.remove(name, getpass.getuser())
+    console.print(f"moderator {name} removed", markup=False)
+
+
+@moderators_app.command("passwd")
+def passwd(
+    name: Annotated[str, typer.Argument(help="Sign-in name.")],
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Set a new password; the account is signed out everywhere."""
+    with _accounts() as accounts:
+        accounts.get(name)
+        accounts.set_password(name, _password(password_stdin), getpass.getuser())
+    console.print(f"password of {name} changed", markup=False)
+
+
+def _check_bind(host: str, port: int) -> None:
+    """A busy port or unknown host is one clear line here, not uvicorn's log and exit."""
+    try:
+        family, _kind, _proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        )[0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise PersonabotError(f"Cannot serve on {host}:{port}: {exc.strerror or exc}.") from None
+
+
+def dashboard(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8080,
+    secure_cookies: Annotated[
+        bool, typer.Option("--secure-cookies", help="Mark cookies Secure (serve over HTTPS).")
+    ] = False,
+    session_hours: Annotated[
+        float, typer.Option(help="A sign-in lasts at most this long.", min=0.1, max=720)
+    ] = 8.0,
+    idle_minutes: Annotated[
+        float, typer.Option(help="Sign out after this long without a request.", min=1, max=1440)
+    ] = 30.0,
+) -> None:
+    """Serve the moderators' web dashboard (docs/dashboard.md)."""
+    import uvicorn
+
+    from adapters.web.app import DashboardConfig, create_app
+
+    log = open_log(load_settings(), require_database=True)
+    try:
+        accounts = ModeratorAccounts(log.engine)
+        if not accounts.list():
+            console.print(
+                "no moderator accounts yet: create one with "
+                "`personabot moderators add NAME --tenant T` (or --admin)",
+                markup=False,
+                style="yellow",
+            )
+        config = DashboardConfig(
+            session_lifetime=timedelta(hours=session_hours),
+            idle_timeout=timedelta(minutes=idle_minutes),
+            secure_cookies=secure_cookies,
+        )
+        _check_bind(host, port)
+        console.print(f"dashboard on http://{host}:{port}/", markup=False)
+        uvicorn.run(create_app(log, accounts, config), host=host, port=port, log_level="info")
+    finally:
+        log.close()
