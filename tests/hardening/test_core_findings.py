@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.core import DialogueCore
-from bot.errors import GeneratorUnavailableError
+from bot.errors import GenerationError, GeneratorUnavailableError
 from bot.factory import build_core
 from bot.generation import Generation, GenerationRequest, TokenSink
 from bot.messages import IncomingMessage, Reply
@@ -135,8 +135,12 @@ def test_a_hung_model_answers_in_voice_within_the_deadline_and_others_are_unaffe
         assert replies["other"].citations and not replies["other"].refused
         assert not stuck.is_alive(), "the hung model held the user past the deadline"
         assert took["stuck"] < DEADLINE_S + GRACE_S + 1  # the core waits a grace for non-cooperative models
-        assert replies["stuck"].text == core.canned("unavailable")
-        assert replies["stuck"].refused
+        stuck_reply = replies["stuck"]
+        # In voice: the `unavailable` text (the brief), or the essay's own quote without the model.
+        unavailable = stuck_reply.text == core.canned("unavailable") and stuck_reply.refused
+        quoted = stuck_reply.grounded and bool(stuck_reply.citations)
+        assert unavailable or quoted, stuck_reply.text
+        assert any(v.check == "generation" and not v.passed for v in stuck_reply.moderation)
 
 
 class UnavailableGenerator:
@@ -162,3 +166,32 @@ def test_the_scripted_generator_still_answers_normally(settings: Settings) -> No
     core = build_core(settings, generator=ScriptedGenerator(), log=MemoryLog())
     reply = core.handle(IncomingMessage(text=QUESTION))
     assert reply.grounded and reply.citations
+
+
+class ContextOverflowGenerator:
+    """What LlamaGenerator raises when the prompt does not fit the model's context window."""
+
+    model_id = "overflowing-fake"
+
+    def generate(self, request: GenerationRequest, on_token: TokenSink | None = None) -> Generation:
+        raise GenerationError("The prompt does not fit the model's context window.")
+
+
+def test_a_context_window_overflow_still_answers_with_the_essays_words(settings: Settings) -> None:
+    """The generator's context-window error must not reach the user: the quote answers alone."""
+    core = build_core(settings, generator=ContextOverflowGenerator(), log=MemoryLog())  # type: ignore[arg-type]
+    with TALLY.fault():
+        reply = core.handle(IncomingMessage(text=QUESTION))
+        assert reply.citations and reply.grounded and not reply.refused
+
+
+@pytest.mark.slow
+def test_the_real_model_with_a_tiny_context_window_still_answers(tmp_path: Path) -> None:
+    settings = load_settings(
+        data_dir=tmp_path / "data", n_ctx=256, passages_in_prompt=8, max_citations=10
+    )
+    core = build_core(settings, log=MemoryLog())
+    question = ("What did Yeltsin and Clinton agree about NATO enlargement and Poland? " * 25)[:1990]
+    with TALLY.fault():
+        reply = core.handle(IncomingMessage(text=question))
+        assert reply.grounded or reply.refused

@@ -1,0 +1,81 @@
+"""Bad input: invisible characters, control characters, oversize messages, overflowing context."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from adapters.discord.formatting import render_reply
+from bot.core import DialogueCore
+from bot.factory import build_core
+from bot.messages import IncomingMessage
+from bot.settings import Settings, load_settings
+from tests.fakes import MemoryLog, ScriptedGenerator
+
+QUESTION = "Why do emerging democracies want to join NATO?"
+# Generous: the refusal is a length check before any other work (measured: well under 1 ms).
+OVERSIZE_BOUND_MS = 100.0
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u202e\u202c\u2066\u2069\u00ad\U000e0041"
+CONTROL = "\x00\x01\x07\x08\x1b\x7f\x9b"
+
+
+def _input_verdicts(reply_moderation: list[object]) -> dict[str, str]:
+    return {v.check: v.detail for v in reply_moderation}  # type: ignore[attr-defined]
+
+
+def test_invisible_and_control_characters_are_stripped_before_anything_else(
+    core: DialogueCore, generator: ScriptedGenerator
+) -> None:
+    noisy = "".join(ch + INVISIBLE[i % len(INVISIBLE)] for i, ch in enumerate(QUESTION)) + CONTROL
+    exchange = core.respond(IncomingMessage(text=noisy))
+    clean = core.respond(IncomingMessage(text=QUESTION, channel="clean"))
+    verdicts = _input_verdicts(exchange.reply.moderation)
+    assert verdicts["invisible_characters"] == f"{len(QUESTION) + len(CONTROL)} removed"
+    assert exchange.reply.text == clean.reply.text and exchange.reply.grounded
+    [asked, _] = generator.requests
+    assert not set(INVISIBLE + CONTROL) & set(asked.user)  # the model never saw them
+    assert core.memory.history(exchange.message.conversation_key())[-1].question == QUESTION
+
+
+@pytest.mark.parametrize("size", [100_000, 10_000_000], ids=["100KB", "10MB"])
+def test_oversize_input_is_refused_politely_and_fast(
+    core: DialogueCore, generator: ScriptedGenerator, log: MemoryLog, size: int
+) -> None:
+    text = (QUESTION + " ") * (size // (len(QUESTION) + 1))
+    started = time.perf_counter()
+    reply = core.handle(IncomingMessage(text=text))
+    took_ms = (time.perf_counter() - started) * 1000
+    print(f"\noversize {size} chars refused in {took_ms:.2f} ms")
+    assert reply.refused and reply.text == core.canned("too_long")
+    assert took_ms < OVERSIZE_BOUND_MS
+    assert generator.requests == []
+    assert len(log.exchanges) == 1  # still on record, for moderators
+
+
+def test_input_just_over_the_limit_after_cleaning_is_refused_and_just_under_is_answered(
+    core: DialogueCore, settings: Settings
+) -> None:
+    limit = settings.max_input_chars
+    filler = " and NATO" * limit
+    under = (QUESTION + filler)[:limit]
+    over = (QUESTION + filler)[: limit + 1]
+    assert core.handle(IncomingMessage(text=over)).text == core.canned("too_long")
+    assert not core.handle(IncomingMessage(text=under, channel="u")).text == core.canned("too_long")
+
+
+def test_a_long_allowed_question_with_many_passages_does_not_crash(tmp_path: Path) -> None:
+    """Everything at its maximum: a 2,000-character question, 8 passages in the prompt."""
+    settings = load_settings(
+        data_dir=tmp_path / "data", passages_in_prompt=8, max_citations=10, max_tokens=1024
+    )
+    generator = ScriptedGenerator(lambda request: request.user)  # echoes the whole prompt back
+    core = build_core(settings, generator=generator, log=MemoryLog())
+    words = "NATO enlargement Yeltsin Clinton Poland partnership peace democracy reform".split()
+    question = " ".join(words[i % len(words)] for i in range(400))[:1999] + "?"
+    reply = core.handle(IncomingMessage(text=question))
+    assert reply.citations and (reply.grounded or reply.refused)
+    assert len(generator.requests[0].user) > 4000
+    assert len(reply.text) <= settings.max_answer_chars + 400  # answer budget plus one quote
+    assert render_reply(reply)
