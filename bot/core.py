@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.conversation_log import ConversationLog
-from bot.generation import GenerationRequest, Generator
+from bot.errors import GenerationError, GeneratorUnavailableError
+from bot.generation import Generation, GenerationRequest, Generator
 from bot.grounding import check, covers, is_verbatim
 from bot.knowledge import Knowledge, Passage
 from bot.memory import ConversationMemory, Turn
@@ -33,14 +36,17 @@ TextSink = Callable[[str], None]
 logger = logging.getLogger(__name__)
 _FOLLOW_UP_MAX_WORDS = 10
 _MAX_QUOTE_CHARS = 350
+# A generator stops itself at the deadline; this extra wait covers one that cannot.
+_DEADLINE_GRACE_S = 2.0
 
-# Intents answered from a template without retrieval or the model, and whether each is a refusal.
+# Intents answered from a template without retrieval or the model, and whether each is a refusal
+# (the identity disclosure declines to speak as the real person, so it counts as one).
 _CANNED: dict[Intent, tuple[str, bool]] = {
     Intent.EMPTY: ("empty", True),
     Intent.TOO_LONG: ("too_long", True),
     Intent.NOT_TEXT: ("not_text", True),
     Intent.INJECTION: ("injection", True),
-    Intent.IDENTITY: ("identity", False),
+    Intent.IDENTITY: ("identity", True),
     Intent.GREETING: ("greeting", True),
 }
 
@@ -73,6 +79,9 @@ class DialogueCore:
         self.prompts = prompts
         self.settings = settings
         self.log = log
+        self._generation_pool = ThreadPoolExecutor(
+            max_workers=settings.generation_workers, thread_name_prefix="generation"
+        )
         self.memory = memory or ConversationMemory(
             settings.memory_turns, settings.memory_conversations
         )
@@ -214,15 +223,23 @@ class DialogueCore:
             self._render("quoted_answer", answer="", quote=quote)
         )
         streamer = _GroundedStreamer(evidence, question, budget, on_text)
-        generation = self.generator.generate(
-            GenerationRequest(
-                system=system,
-                user=user,
-                max_tokens=self.settings.max_tokens,
-                temperature=self.settings.temperature,
-            ),
-            streamer.feed if on_text else None,
+        request = GenerationRequest(
+            system=system,
+            user=user,
+            max_tokens=self.settings.max_tokens,
+            temperature=self.settings.temperature,
+            deadline_s=self.settings.generation_deadline_s,
         )
+        try:
+            generation = self._generate(request, streamer)
+        except GeneratorUnavailableError as exc:
+            verdicts.append(Verdict(check="generation", passed=False, detail=_describe(exc)))
+            reply = Reply(text=self._render("unavailable"), refused=True)
+            reply.timings.retrieval_ms = retrieval_ms
+            return _Draft(reply, self._trace(search, f"{system}\n\n{user}"))
+        except (GenerationError, TimeoutError) as exc:  # the essay's own words answer without it
+            verdicts.append(Verdict(check="generation", passed=False, detail=_describe(exc)))
+            generation = Generation(text="", prompt=f"{system}\n\n{user}")
         grounding = check(generation.text, evidence, question)
         answer = " ".join(_within_budget(grounding.kept, budget))
         if answer and covers(answer, quote):
@@ -264,6 +281,19 @@ class DialogueCore:
         trace = self._trace(search, generation.prompt or f"{system}\n\n{user}")
         trace.options = generation.options
         return _Draft(reply, trace, streamed=True)
+
+    def _generate(self, request: GenerationRequest, streamer: _GroundedStreamer) -> Generation:
+        """Runs the generator under the deadline; a generator that hangs costs this turn, not the bot."""
+        future = self._generation_pool.submit(
+            self.generator.generate, request, streamer.feed if streamer.active else None
+        )
+        try:
+            return future.result(timeout=self.settings.generation_deadline_s + _DEADLINE_GRACE_S)
+        except FutureTimeout:
+            streamer.close()
+            raise TimeoutError(
+                f"no reply within {self.settings.generation_deadline_s:g} s"
+            ) from None
 
     def _citations(
         self, question: str, answer: str, ranked: Sequence[ScoredPassage], quoted: list[Passage]
@@ -308,6 +338,14 @@ class _GroundedStreamer:
         self._buffer = ""
         self._shown: list[str] = []
 
+    @property
+    def active(self) -> bool:
+        return self._sink is not None
+
+    def close(self) -> None:
+        """Stops forwarding: a generation that overran its deadline must not talk after the answer."""
+        self._sink = None
+
     def feed(self, piece: str) -> None:
         self._buffer += piece
         if not self._sink or not piece.rstrip().endswith((".", "!", '"')):
@@ -339,6 +377,10 @@ def _within_budget(sentences: Sequence[str], budget: int) -> list[str]:
             break
         chosen.append(sentence)
     return chosen
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]
 
 
 def _unknown_share(result: SearchResult) -> float:

@@ -48,7 +48,8 @@ class Evidence:
 
 
 def support(sentence: str, evidence: Evidence, asked: frozenset[str] = frozenset()) -> float:
-    """How much of the sentence one evidence sentence states; names may come from its neighbours,
+    """How much of the sentence one evidence sentence states (zero if any word is foreign to all
+    of the passages: that is where a canary or a new role would hide); names may come from its neighbours,
     as a pronoun in the source often stands for a name given a sentence earlier. The words the
     sentence shares with the question must come from that evidence sentence or the one before it,
     so that a true quote is not pinned to the wrong subject."""
@@ -60,6 +61,8 @@ def support(sentence: str, evidence: Evidence, asked: frozenset[str] = frozenset
     names = _NAME.findall(sentence)
     if any(name not in evidence.text for name in names):
         return 0.0
+    if not content <= evidence.all_terms:
+        return 0.0  # a word the passages never use is a word the model made up
     name_terms = set(terms(" ".join(names))) & evidence.all_terms
     on_topic = content & asked
     best = 0
