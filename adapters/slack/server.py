@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -86,7 +85,8 @@ def http_app(app: App, path: str = "/slack/events") -> Starlette:
                 query=request.url.query,
                 headers={key: [value] for key, value in request.headers.items()},
             )
-        except (UnicodeDecodeError, ValueError, json.JSONDecodeError):
+        except (UnicodeDecodeError, ValueError, AttributeError, TypeError):
+            # not UTF-8, not JSON or a form, or JSON that is not an object (Bolt assumes one)
             return _error(400, "malformed request body")
         response = await run_in_threadpool(app.dispatch, bolt_request)
         return to_starlette_response(response)
