@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.core import DialogueCore, TextSink
@@ -10,7 +11,7 @@ from bot.messages import Exchange, IncomingMessage
 
 
 class QueueFullError(Exception):
-    """More turns are waiting than the queue accepts; the adapter answers "slow down"."""
+    """More turns are waiting than the queue accepts; the adapter answers `canned("busy")`."""
 
 
 class InferenceQueue:
@@ -33,8 +34,10 @@ class InferenceQueue:
             self._waiting += 1
             try:
                 loop = asyncio.get_running_loop()
+                # The caller's context (its request id) goes with the turn into the worker thread.
+                context = contextvars.copy_context()
                 return await loop.run_in_executor(
-                    self._executor, self.core.respond, message, on_text
+                    self._executor, context.run, self.core.respond, message, on_text
                 )
             finally:
                 self._waiting -= 1

@@ -24,10 +24,12 @@ from prometheus_client import (
 )
 
 from bot.conversation_log import ConversationLog
+from bot.core import DialogueCore
 from bot.errors import ConfigurationError
 from bot.generation import Generation, GenerationRequest, Generator, TokenSink
 from bot.logging_setup import exchange_fields
 from bot.messages import Exchange
+from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 Check = Callable[[], bool] | Callable[[], Awaitable[bool]]
@@ -132,7 +134,7 @@ class OpsServer:
     ) -> None:
         self.metrics = metrics
         self._checks = dict(checks or {})
-        self._host = host
+        self.host = host
         self._port = port
         self._timeout = check_timeout_s
         self._runner: web.AppRunner | None = None
@@ -149,7 +151,7 @@ class OpsServer:
         """Binds the port (0 picks a free one) and returns it."""
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self._host, self._port).start()
+        await web.TCPSite(self._runner, self.host, self._port).start()
         self.port = int(self._runner.addresses[0][1])
         return self.port
 
@@ -226,3 +228,81 @@ def database_check(url: str) -> Callable[[], bool]:
             return connection.execute(text("SELECT 1")).scalar() == 1
 
     return reachable
+
+
+def readiness_checks(settings: Settings, generator: Generator) -> dict[str, Check]:
+    """What `/readyz` asks: the log's database, the inference server when remote, Redis when shared.
+
+    The in-process model needs no check: it is loaded before the operations port opens.
+    """
+    import redis
+
+    from bot.storage.engine import database_url
+
+    checks: dict[str, Check] = {
+        "database": database_check(database_url(settings.data_dir, settings.database_url))
+    }
+    ping = getattr(generator, "ping", None)
+    if callable(ping):
+        checks["model"] = ping
+    if settings.redis_url:
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+        )
+        checks["redis"] = client.ping
+    return checks
+
+
+class Operations:
+    """One bot process's metrics and readiness, served when `PERSONABOT_OPS_PORT` is set.
+
+    Building it wraps the core's log and generator in the counting wrappers, so every exchange
+    is counted and logged as one structured line even when the port is off.
+    """
+
+    def __init__(
+        self,
+        core: DialogueCore,
+        depth: Callable[[], int] | None = None,
+        extra_checks: Mapping[str, Check] | None = None,
+    ) -> None:
+        settings = core.settings
+        self.metrics = Metrics()
+        checks = {**readiness_checks(settings, core.generator), **(extra_checks or {})}
+        core.log = CountingLog(core.log, self.metrics, settings.log_message_bodies)
+        core.generator = CountingGenerator(core.generator, self.metrics)
+        if depth is not None:
+            self.metrics.track_queue(depth)
+        self.server: OpsServer | None = None
+        if settings.ops_port is not None:
+            self.server = OpsServer(self.metrics, checks, settings.ops_host, settings.ops_port)
+
+    async def start(self) -> int | None:
+        """Opens the port on the running loop; returns it (None when the port is off)."""
+        if self.server is None:
+            return None
+        try:
+            port = await self.server.start()
+        except OSError as exc:
+            raise ConfigurationError(f"Cannot open the operations port: {exc}") from None
+        self._announce()
+        return port
+
+    def start_in_thread(self) -> int | None:
+        """For runners that are not asyncio: the port gets its own loop in a daemon thread."""
+        if self.server is None:
+            return None
+        serve_in_thread(self.server)
+        self._announce()
+        return self.server.port
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+
+    def _announce(self) -> None:
+        assert self.server is not None
+        logger.info(
+            "operations port: /healthz /readyz /metrics",
+            extra={"ops_host": self.server.host, "ops_port": self.server.port},
+        )

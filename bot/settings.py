@@ -91,7 +91,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("REDIS_URL", "PERSONABOT_REDIS_URL")
     )
     ops_host: str = "127.0.0.1"
-    ops_port: int = Field(default=9090, ge=0, le=65535)
+    ops_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Operations port; unset: off, 0: any free port."
+    )
     log_format: str = Field(default="json", pattern="^(json|text)$")
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     log_message_bodies: bool = False

@@ -20,6 +20,7 @@ from bot.conversation_log import ModerationStore
 from bot.core import DialogueCore
 from bot.errors import PersonabotError
 from bot.inference import InferenceQueue, QueueFullError
+from bot.logging_setup import request_context
 from bot.messages import Exchange, IncomingMessage
 from bot.ratelimit import RateLimiter, TokenBucketLimiter
 
@@ -29,8 +30,6 @@ from .settings import DiscordSettings
 logger = logging.getLogger(__name__)
 NO_PINGS = discord.AllowedMentions.none()
 PLATFORM = "discord"
-# How long a full inference queue asks people to wait before trying again.
-_QUEUE_FULL_RETRY_S = 30
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -257,9 +256,10 @@ class PersonaBot(commands.Bot):
     async def _respond(self, incoming: IncomingMessage) -> tuple[Exchange | None, str]:
         """The exchange and its Discord text, or an in-voice apology when the model cannot answer."""
         try:
-            exchange = await self.queue.respond(incoming)
+            with request_context():
+                exchange = await self.queue.respond(incoming)
         except QueueFullError:
-            return None, self.core.canned("slow_down", seconds=_QUEUE_FULL_RETRY_S)
+            return None, self.core.canned("busy")
         except PersonabotError:
             logger.warning("generation failed", exc_info=True)
             return None, self.core.canned("unavailable")

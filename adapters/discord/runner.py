@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 
 import aiohttp
@@ -12,6 +11,11 @@ import discord
 from bot.conversation_log import ModerationStore
 from bot.core import DialogueCore
 from bot.errors import ConfigurationError, PersonabotError
+from bot.logging_setup import configure_logging
+from bot.ops import Operations
+from bot.ratelimit import RateLimiter
+from bot.redis_state import RedisRateLimiter, connect
+from bot.settings import Settings
 
 from .bot import PersonaBot, ShardedPersonaBot
 from .settings import DiscordSettings
@@ -27,11 +31,31 @@ _NO_INTENT = (
 _AUTHENTICATION_FAILED = 4004
 
 
+def shared_limiters(
+    core_settings: Settings, settings: DiscordSettings
+) -> tuple[RateLimiter | None, RateLimiter | None]:
+    """With REDIS_URL, every shard process spends from the same per-user and per-channel buckets."""
+    if not core_settings.redis_url:
+        return None, None
+    client = connect(core_settings.redis_url)
+    return (
+        RedisRateLimiter(
+            client, settings.user_rate, settings.user_rate_seconds, "pb:discord:rate:"
+        ),
+        RedisRateLimiter(
+            client, settings.channel_rate, settings.channel_rate_seconds, "pb:discord:rate:"
+        ),
+    )
+
+
 def create_bot(
     core: DialogueCore, moderation: ModerationStore, settings: DiscordSettings
 ) -> PersonaBot:
     kind = ShardedPersonaBot if settings.auto_shard else PersonaBot
-    return kind(core, moderation, settings)
+    user_limiter, channel_limiter = shared_limiters(core.settings, settings)
+    return kind(
+        core, moderation, settings, user_limiter=user_limiter, channel_limiter=channel_limiter
+    )
 
 
 async def serve(bot: PersonaBot, token: str) -> None:
@@ -70,6 +94,21 @@ def run(
     """Checks the token before loading the model, so a missing one fails in a moment."""
     token = settings.require_token()
     core = open_core()
+    configure_logging(core.settings, extra_secrets=[token])
     store = moderation or moderation_store_of(core)
-    discord.utils.setup_logging(level=logging.INFO)
-    asyncio.run(serve(create_bot(core, store, settings), token))
+    asyncio.run(operate(core, store, settings, token))
+
+
+async def operate(
+    core: DialogueCore, moderation: ModerationStore, settings: DiscordSettings, token: str
+) -> None:
+    """The bot with its operations port (when configured); ready once the gateway session is."""
+    bot = create_bot(core, moderation, settings)
+    operations = Operations(
+        core, depth=lambda: bot.queue.depth, extra_checks={"discord": bot.is_ready}
+    )
+    await operations.start()
+    try:
+        await serve(bot, token)
+    finally:
+        await operations.stop()

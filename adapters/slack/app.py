@@ -28,6 +28,7 @@ from adapters.slack.settings import SlackSettings
 from adapters.slack.translate import from_command, from_event
 from bot.conversation_log import ModerationStore
 from bot.core import DialogueCore
+from bot.logging_setup import request_context
 from bot.messages import Exchange, IncomingMessage
 from bot.ratelimit import RateLimiter, TokenBucketLimiter
 
@@ -113,6 +114,8 @@ class SlackBot:
         self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="slack-answer")
         self._core_lock = threading.Lock()  # one model, one turn at a time
         self._waiting = threading.BoundedSemaphore(settings.max_waiting)
+        self._pending = 0  # turns submitted and not yet answered, for the queue-depth gauge
+        self._pending_lock = threading.Lock()
         self._answers = _Recent()  # message ts → exchange id, for "Report reply"
         self._threads = _Recent()  # channel:thread_ts the persona takes part in
         self._names = _Recent()  # user id → display name
@@ -127,6 +130,10 @@ class SlackBot:
         self.app.event("app_mention")(self._on_mention)
         self.app.event("message")(self._on_message)
         self.app.shortcut(REPORT_CALLBACK)(self._on_report)
+
+    @property
+    def pending(self) -> int:
+        return self._pending
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
@@ -191,7 +198,7 @@ class SlackBot:
             ack(**text_message("Slack sent no address to answer at; please try again."))
             return
         if not self._waiting.acquire(blocking=False):
-            ack(**text_message(self.core.canned("unavailable")))
+            ack(**text_message(self.core.canned("busy")))
             return
         ack(**text_message(THINKING))
         hook = WebhookClient(response_url, retry_handlers=retry_handlers(self.settings.api_retries))
@@ -248,7 +255,7 @@ class SlackBot:
             self._post(client, message, self._help())
             return
         if not self._waiting.acquire(blocking=False):
-            self._ephemeral(client, message, self.core.canned("unavailable"), direct)
+            self._ephemeral(client, message, self.core.canned("busy"), direct)
             return
         if not direct and message.thread:
             self._threads.put(f"{message.channel}:{message.thread}", "1")
@@ -349,18 +356,23 @@ class SlackBot:
 
         def work() -> None:
             try:
-                turn = prepare() if prepare else message
-                try:
-                    with self._core_lock:
-                        exchange = self.core.respond(turn)
-                except Exception:
-                    logger.exception("the core failed on a Slack message")
-                    self._safely(deliver, None, self.core.canned("unavailable"))
-                    return
-                self._safely(deliver, exchange, None)
+                with request_context():
+                    turn = prepare() if prepare else message
+                    try:
+                        with self._core_lock:
+                            exchange = self.core.respond(turn)
+                    except Exception:
+                        logger.exception("the core failed on a Slack message")
+                        self._safely(deliver, None, self.core.canned("unavailable"))
+                        return
+                    self._safely(deliver, exchange, None)
             finally:
+                with self._pending_lock:
+                    self._pending -= 1
                 self._waiting.release()
 
+        with self._pending_lock:
+            self._pending += 1
         self._pool.submit(work)
 
     @staticmethod

@@ -26,6 +26,7 @@ from bot.conversation_log import ModerationStore
 from bot.core import DialogueCore
 from bot.errors import ConfigurationError, PersonabotError
 from bot.logging_setup import configure_logging
+from bot.ops import Operations
 from bot.ratelimit import RateLimiter
 from bot.redis_state import RedisDeduplicator, RedisRateLimiter, connect
 from bot.settings import Settings
@@ -163,6 +164,7 @@ def serve(
     bot, app_token = build_bot(settings, core_factory, moderation)
     configure_logging(bot.core.settings, extra_secrets=[s for s in settings.credentials() if s])
     try:
+        Operations(bot.core, depth=lambda: bot.pending).start_in_thread()
         if app_token:
             handler = SocketModeHandler(bot.app, app_token, web_client=bot.app.client)
             handler.connect()  # type: ignore[no-untyped-call]

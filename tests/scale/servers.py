@@ -17,6 +17,9 @@ from typing import Any
 
 import httpx
 from aiohttp import web
+from slack_sdk.signature import SignatureVerifier
+
+from tests.slack.mock_slack import TEAM_ID
 
 
 @dataclass
@@ -162,3 +165,38 @@ def llama_server(model: Path, log_dir: Path, *extra_args: str) -> Iterator[Llama
         yield server
     finally:
         server.kill()
+
+
+def slack_event(event_id: str, user: str, channel: str, question: str, ts: str) -> str:
+    """An Events API delivery of an app_mention, as Slack sends it."""
+    event = {
+        "type": "app_mention",
+        "user": user,
+        "text": f"<@UBOT> {question}",
+        "ts": ts,
+        "channel": channel,
+        "channel_type": "channel",
+    }
+    return json.dumps(
+        {
+            "token": "legacy",
+            "team_id": TEAM_ID,
+            "api_app_id": "A1",
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "event": event,
+        }
+    )
+
+
+def post_signed(http: httpx.Client, url: str, body: str, secret: str) -> int:
+    """Posts a body signed with the app's signing secret; returns the HTTP status."""
+    stamp = str(int(time.time()))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body) or ""
+    headers = {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": signature,
+    }
+    return http.post(url, content=body, headers=headers).status_code

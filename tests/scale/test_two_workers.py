@@ -7,7 +7,6 @@ must hold across both processes.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -20,12 +19,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import create_engine, text
 
 from bot.settings import PROJECT_ROOT
-from tests.scale.servers import free_port
-from tests.slack.mock_slack import BOT_TOKEN, TEAM_ID, MockSlack
+from tests.scale.servers import free_port, post_signed, slack_event
+from tests.slack.mock_slack import BOT_TOKEN, MockSlack
 
 pytestmark = [pytest.mark.service, pytest.mark.timeout(300)]
 DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -56,7 +54,6 @@ def slack() -> Iterator[MockSlack]:
 
 @pytest.fixture
 def workers(slack: MockSlack, tmp_path: Path) -> Iterator[list[Worker]]:
-    prefix = f"pbtest:{uuid.uuid4().hex}:"
     started = []
     for name in "ab":
         port, ops = free_port(), free_port()
@@ -64,7 +61,6 @@ def workers(slack: MockSlack, tmp_path: Path) -> Iterator[list[Worker]]:
             **os.environ,
             "DATABASE_URL": DATABASE_URL,
             "REDIS_URL": REDIS_URL,
-            "SCALE_KEY_PREFIX": prefix,
             "PERSONABOT_DATA_DIR": str(tmp_path / name),
             "PERSONABOT_OPS_PORT": str(ops),
             "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -110,39 +106,6 @@ def _wait_ready(worker: Worker) -> None:
     raise AssertionError("worker did not become ready")
 
 
-def _event(event_id: str, user: str, channel: str, question: str, ts: str) -> str:
-    event = {
-        "type": "app_mention",
-        "user": user,
-        "text": f"<@UBOT> {question}",
-        "ts": ts,
-        "channel": channel,
-        "channel_type": "channel",
-    }
-    return json.dumps(
-        {
-            "token": "legacy",
-            "team_id": TEAM_ID,
-            "api_app_id": "A1",
-            "type": "event_callback",
-            "event_id": event_id,
-            "event_time": int(time.time()),
-            "event": event,
-        }
-    )
-
-
-def _post(http: httpx.Client, url: str, body: str) -> int:
-    stamp = str(int(time.time()))
-    signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body) or ""
-    headers = {
-        "Content-Type": "application/json",
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": signature,
-    }
-    return http.post(url, content=body, headers=headers).status_code
-
-
 def _rows(channel: str) -> list[tuple[str, str]]:
     engine = create_engine(DATABASE_URL)
     with engine.connect() as connection:
@@ -174,19 +137,21 @@ def test_two_workers_answer_each_event_once_and_share_limits(
         for n in range(EVENTS_PER_USER):
             event_id = f"Ev{run}{u:03d}{n}"
             ts = f"1700000{u:03d}.{n:06d}"
-            body = _event(event_id, f"U{run}{u:03d}", channel, QUESTIONS[n], ts)
+            body = slack_event(event_id, f"U{run}{u:03d}", channel, QUESTIONS[n], ts)
             deliveries += [(workers[0].url, body), (workers[1].url, body)]
     limited_user = f"U{run}LIM"
     limited = [
         (
             workers[n % 2].url,
-            _event(f"Ev{run}L{n}", limited_user, channel, QUESTIONS[0], f"1700099999.{n:06d}"),
+            slack_event(f"Ev{run}L{n}", limited_user, channel, QUESTIONS[0], f"1700099999.{n:06d}"),
         )
         for n in range(2 * LIMIT)
     ]
     started = time.monotonic()
     with httpx.Client(timeout=30) as http, ThreadPoolExecutor(16) as pool:
-        statuses = list(pool.map(lambda d: _post(http, *d), deliveries + limited))
+        statuses = list(
+            pool.map(lambda d: post_signed(http, d[0], d[1], SECRET), deliveries + limited)
+        )
     acked = time.monotonic()
     assert set(statuses) == {200}
 
