@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -103,7 +104,9 @@ def parse_filter(params: dict[str, str], limit: int = 50, offset: int = 0) -> Ex
                 else None
             ),
             flagged=True if given["flagged"] else None,
-            refused=True if given["refused"] else None,
+            # "Ungrounded" means an answer the grounding check could not tie to the essay;
+            # refusals are never grounded, so they are left out unless asked for too.
+            refused=True if given["refused"] else (False if given["ungrounded"] else None),
             grounded=False if given["ungrounded"] else None,
             search=given["q"] or None,
             limit=limit,
@@ -165,6 +168,8 @@ def state(request: Request) -> DashboardState:
 
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    # Error pages keep the navigation when the moderator is signed in.
+    context.setdefault("session", getattr(request.state, "session", None))
     return templates.TemplateResponse(request, template, context, status_code=status)
 
 
@@ -178,6 +183,7 @@ def signed_in(request: Request) -> Moderating:
     moderator = found.moderator
     # The one place a moderator's scope is chosen; the query layer enforces it from here on.
     view = shared.log if moderator.admin else shared.log.scoped(moderator.tenants)
+    request.state.session = found
     return Moderating(found, view)
 
 
@@ -302,34 +308,32 @@ def signin(
     csrf: Annotated[str, Form(max_length=256)] = "",
     next_: Annotated[str, Form(alias="next", max_length=2048)] = "/exchanges",
 ) -> Response:
-    if foreign_origin(
-        request.headers.get("origin"),
-        request.headers.get("referer"),
-        request.headers.get("host"),
-    ) or not same_token(csrf, request.cookies.get(SIGNIN_COOKIE)):
+    if not _same_site(request) or not same_token(csrf, request.cookies.get(SIGNIN_COOKIE)):
         raise BadFormError
+    shared = state(request)
+    cfg = shared.config
     address = request.client.host if request.client else "unknown"
-    wait = state(request).config.throttle.retry_after(name, address)
+    wait = math.ceil(cfg.throttle.retry_after(name, address))
     if wait > 0:
         response = signin_page(
-            request, 429, f"Too many failed sign-ins. Try again in {int(wait) + 1} s.", name
+            request, 429, f"Too many failed sign-ins. Try again in {wait} s.", name
         )
-        response.headers["Retry-After"] = str(int(wait) + 1)
+        response.headers["Retry-After"] = str(wait)
         return response
-    moderator = state(request).accounts.authenticate(name, password)
+    moderator = shared.accounts.authenticate(name, password)
     if moderator is None:
-        state(request).config.throttle.failed(name, address)
+        cfg.throttle.failed(name, address)
         return signin_page(request, 401, "Wrong name or password.", name)
-    state(request).config.throttle.succeeded(name)
-    token, _csrf = state(request).accounts.start_session(
-        moderator, state(request).config.session_lifetime
-    )
+    cfg.throttle.succeeded(name)
+    token, _csrf = shared.accounts.start_session(moderator, cfg.session_lifetime)
     response = RedirectResponse(local_path(next_), status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=int(state(request).config.session_lifetime.total_seconds()),
-        httponly=True, samesite="lax", secure=state(request).config.secure_cookies, path="/",
+        SESSION_COOKIE, token, max_age=int(cfg.session_lifetime.total_seconds()),
+        httponly=True, samesite="lax", secure=cfg.secure_cookies, path="/",
     )  # fmt: skip
-    response.delete_cookie(SIGNIN_COOKIE, path="/signin")
+    response.delete_cookie(
+        SIGNIN_COOKIE, path="/signin", secure=cfg.secure_cookies, httponly=True, samesite="lax"
+    )
     return response
 
 
@@ -494,7 +498,7 @@ def stats(request: Request, m: Signed) -> Response:
                 Series("p95", [latency[d].p95_ms if d in latency else None for d in labels], "s2"),
             ],
             "Reply latency",
-            " ms",
+            "ms",
         ),
     )
 

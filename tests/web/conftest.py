@@ -34,10 +34,10 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 IN_SCOPE = [
-    "Why did you support a gradual NATO enlargement?",
+    "What did Clinton say about enlargement?",
     "What did Yeltsin think about NATO expansion?",
     "How did the Partnership for Peace start?",
-    "What happened at the Budapest summit?",
+    "Why did Poland want to join NATO?",
     "Was Russia ever promised that NATO would not expand?",
 ]
 OUT_OF_SCOPE = ["What is the best pizza topping?", "Who will win the football cup?"]
@@ -51,7 +51,10 @@ class Seeded:
     a_thread: list[str]  # guild-a, discord #history thread t-1
     b_policy: list[str]  # team-b, slack C-policy
     a_ungrounded: str
-    a_flag: int  # an open flag on a_general[0], reported by a Discord user
+    a_flag: int
+    a_refused: set[
+        str
+    ]  # guild-a exchanges the core refused (out of the essay's scope)  # an open flag on a_general[0], reported by a Discord user
 
 
 def _message(text: str, tenant: str, platform: str, channel: str, thread: str | None,
@@ -70,15 +73,20 @@ def _seed(directory: Path) -> Seeded:
     core = build_core(settings, generator=ScriptedGenerator(), log=log)
     now = datetime.now(UTC).replace(microsecond=0)
     a_general, a_thread, b_policy = [], [], []
+    refused: set[str] = set()
     questions = IN_SCOPE + OUT_OF_SCOPE
     for index, text in enumerate(questions):
         when = now - timedelta(days=len(questions) - index, hours=index)
         user = "u-anna" if index % 2 == 0 else "u-boris"
         exchange = core.respond(_message(text, TENANT_A, "discord", "general", None, user, when))
         a_general.append(exchange.id)
+        if exchange.reply.refused:
+            refused.add(exchange.id)
     for index, text in enumerate(IN_SCOPE[:3]):
         when = now - timedelta(days=2, minutes=30 - index)
-        exchange = core.respond(_message(text, TENANT_A, "discord", "history", "t-1", "u-carl", when))
+        exchange = core.respond(
+            _message(text, TENANT_A, "discord", "history", "t-1", "u-carl", when)
+        )
         a_thread.append(exchange.id)
     for index, text in enumerate(["Why did the Baltic states want to join NATO?", *IN_SCOPE[2:]]):
         when = now - timedelta(days=1, hours=index)
@@ -96,7 +104,7 @@ def _seed(directory: Path) -> Seeded:
     flag = log.open_flag(a_general[0], "u-boris", "sounds off")
     assert flag.id is not None
     log.close()
-    return Seeded(a_general, a_thread, b_policy, ungrounded.id, flag.id)
+    return Seeded(a_general, a_thread, b_policy, ungrounded.id, flag.id, refused)
 
 
 @pytest.fixture(scope="session")
