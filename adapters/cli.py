@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.logs_cli import logs_app
+from adapters.web.commands import dashboard, moderators_app
 from bot.core import DialogueCore
 from bot.errors import PersonabotError
 from bot.evaluation import judge, load_cases, report
@@ -28,6 +29,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(logs_app, name="logs")
+app.add_typer(moderators_app, name="moderators")
+app.command("dashboard")(dashboard)
 console = Console()
 errors = Console(stderr=True)
 # Verdicts that mean the input itself was unusable: the CLI exits non-zero for these.
