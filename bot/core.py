@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.conversation_log import ConversationLog
@@ -38,6 +38,8 @@ _FOLLOW_UP_MAX_WORDS = 10
 _MAX_QUOTE_CHARS = 350
 # A generator stops itself at the deadline; this extra wait covers one that cannot.
 _DEADLINE_GRACE_S = 2.0
+# Below this much time left, starting the model cannot produce a sentence before the deadline.
+_MIN_GENERATION_S = 0.5
 
 # Intents answered from a template without retrieval or the model, and whether each is a refusal
 # (the identity disclosure declines to speak as the real person, so it counts as one).
@@ -98,9 +100,20 @@ class DialogueCore:
     def handle(self, message: IncomingMessage, on_text: TextSink | None = None) -> Reply:
         return self.respond(message, on_text).reply
 
-    def respond(self, message: IncomingMessage, on_text: TextSink | None = None) -> Exchange:
-        """Answers one message; `on_text` receives each sentence once it has passed grounding."""
+    def respond(
+        self,
+        message: IncomingMessage,
+        on_text: TextSink | None = None,
+        deadline: float | None = None,
+    ) -> Exchange:
+        """Answers one message; `on_text` receives each sentence once it has passed grounding.
+
+        `deadline` (a time.monotonic() value; default: now + the generation deadline) bounds the
+        model's share: a turn that waited in a queue past it is answered from the essay alone.
+        """
         started = time.perf_counter()
+        if deadline is None:
+            deadline = time.monotonic() + self.settings.generation_deadline_s
         screened = screen(message.text, self.settings.max_input_chars)
         verdicts = [
             Verdict(
@@ -119,7 +132,9 @@ class DialogueCore:
             template, refused = _CANNED[screened.intent]
             draft = _Draft(Reply(text=self._render(template), refused=refused), self._trace())
         else:
-            draft = self._answer(screened.text, self.memory.history(key), verdicts, on_text)
+            draft = self._answer(
+                screened.text, self.memory.history(key), verdicts, on_text, deadline
+            )
         if on_text and not draft.streamed:
             on_text(draft.reply.text)
         draft.reply.moderation = verdicts + draft.reply.moderation
@@ -180,6 +195,7 @@ class DialogueCore:
         history: Sequence[Turn],
         verdicts: list[Verdict],
         on_text: TextSink | None,
+        deadline: float,
     ) -> _Draft:
         started = time.perf_counter()
         search, in_scope = self._search(question, history)
@@ -228,9 +244,11 @@ class DialogueCore:
             user=user,
             max_tokens=self.settings.max_tokens,
             temperature=self.settings.temperature,
-            deadline_s=self.settings.generation_deadline_s,
+            deadline_s=deadline - time.monotonic(),
         )
         try:
+            if (request.deadline_s or 0.0) < _MIN_GENERATION_S:
+                raise TimeoutError("waited past the deadline before the model was free")
             generation = self._generate(request, streamer)
         except GeneratorUnavailableError as exc:
             verdicts.append(Verdict(check="generation", passed=False, detail=_describe(exc)))
@@ -288,12 +306,10 @@ class DialogueCore:
             self.generator.generate, request, streamer.feed if streamer.active else None
         )
         try:
-            return future.result(timeout=self.settings.generation_deadline_s + _DEADLINE_GRACE_S)
+            return future.result(timeout=(request.deadline_s or 0.0) + _DEADLINE_GRACE_S)
         except FutureTimeout:
             streamer.close()
-            raise TimeoutError(
-                f"no reply within {self.settings.generation_deadline_s:g} s"
-            ) from None
+            raise TimeoutError(f"no reply within {request.deadline_s:.1f} s") from None
 
     def _citations(
         self, question: str, answer: str, ranked: Sequence[ScoredPassage], quoted: list[Passage]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from bot.conversation_log import ConversationLog
 from bot.core import DialogueCore
-from bot.generation import Generator, LlamaGenerator, bundled_model_path
+from bot.generation import Generator, LlamaGenerator
 from bot.knowledge import load_knowledge
+from bot.model_files import resolve_model_path
 from bot.prompting import Prompts
 from bot.retrieval import BM25Retriever
 from bot.settings import Settings
@@ -27,9 +28,8 @@ def build_generator(settings: Settings) -> Generator:
                 settings.inference_breaker_failures, settings.inference_breaker_reset_s
             ),
         )
-    path = settings.model_path or bundled_model_path()
     return LlamaGenerator(
-        path,
+        resolve_model_path(settings),
         n_ctx=settings.n_ctx,
         n_threads=settings.n_threads,
         n_batch=settings.n_batch,

@@ -23,6 +23,8 @@ class GenerationRequest:
     max_tokens: int
     temperature: float = 0.0
     deadline_s: float | None = None
+    # Benchmarks need every run to generate exactly max_tokens: end-of-text is then suppressed.
+    fixed_length: bool = False
 
 
 @dataclass
@@ -123,6 +125,11 @@ class LlamaGenerator:
         }
 
     @property
+    def llama(self) -> Any:
+        """The loaded llama_cpp.Llama, for the benchmark's raw baseline on the very same weights."""
+        return self._llm
+
+    @property
     def context_size(self) -> int:
         return int(self._llm.n_ctx())
 
@@ -137,6 +144,8 @@ class LlamaGenerator:
         return str(self._formatter(messages=messages).prompt)
 
     def generate(self, request: GenerationRequest, on_token: TokenSink | None = None) -> Generation:
+        entered = time.perf_counter()
+        not_after = entered + request.deadline_s if request.deadline_s is not None else None
         prompt = self.format_prompt(request.system, request.user)
         prompt_tokens = self.count_tokens(prompt)
         budget = self.context_size - prompt_tokens
@@ -148,11 +157,17 @@ class LlamaGenerator:
         result = Generation(text="", prompt=prompt, prompt_tokens=prompt_tokens, options=options)
         with self._lock:
             started = time.perf_counter()
+            if not_after is not None and started > not_after:
+                result.stopped_by_deadline = (
+                    True  # waited out its turn: the caller answers without it
+                )
+                return result
             stream = self._llm.create_completion(
                 prompt,
                 max_tokens=options["max_tokens"],
                 temperature=request.temperature,
-                stop=self._stops,
+                stop=[] if request.fixed_length else self._stops,
+                logit_bias={self._llm.token_eos(): -1e9} if request.fixed_length else None,
                 stream=True,
             )
             for chunk in cast(Iterator[dict[str, Any]], stream):
@@ -163,8 +178,7 @@ class LlamaGenerator:
                 pieces.append(piece)
                 if on_token and piece:
                     on_token(piece)
-                elapsed = time.perf_counter() - started
-                if request.deadline_s is not None and elapsed > request.deadline_s:
+                if not_after is not None and time.perf_counter() > not_after:
                     result.stopped_by_deadline = True
                     break
             result.total_ms = (time.perf_counter() - started) * 1000

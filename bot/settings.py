@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(
         default=None, description="A GGUF file; empty means the bundled SmolLM2-135M-Instruct."
     )
+    model_quantization: Literal["q4_0", "original"] = Field(
+        default="q4_0",
+        description="Re-quantize the bundled model for faster prefill, or load it as shipped.",
+    )
     knowledge_dir: Path = PROJECT_ROOT / "knowledge"
     prompts_dir: Path = PROJECT_ROOT / "prompts"
     data_dir: Path = Path("data")

@@ -20,6 +20,7 @@ def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProc
     environment = {**os.environ, "PERSONABOT_DATA_DIR": str(tmp_path / "data"), **env}
     return subprocess.run(
         [PERSONABOT, *args],
+        check=False,
         capture_output=True,
         text=True,
         env=environment,
@@ -134,6 +135,7 @@ def test_chat_streams_and_handles_commands(tmp_path: Path) -> None:
     script = "/sources\nWhat was Clinton's election motto?\n/sources\n/reset\n/bogus\n/quit\n"
     result = subprocess.run(
         [PERSONABOT, "chat"],
+        check=False,
         input=script,
         capture_output=True,
         text=True,

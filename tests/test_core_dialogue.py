@@ -163,3 +163,16 @@ def test_oversize_input_is_refused_fast_and_logged(core: DialogueCore, log: Memo
     assert reply.refused and "too long" in reply.text
     assert reply.timings.total_ms < 100
     assert log.exchanges[-1].reply.refused
+
+
+def test_a_turn_that_waited_past_its_deadline_skips_the_model(
+    core: DialogueCore, generator: ScriptedGenerator
+) -> None:
+    import time
+
+    exchange = core.respond(
+        IncomingMessage(text="What was Clinton's election motto?"), deadline=time.monotonic() - 1
+    )
+    assert generator.requests == []
+    assert "economy" in exchange.reply.text and not exchange.reply.refused
+    assert exchange.reply.grounded
