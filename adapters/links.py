@@ -37,6 +37,6 @@ def strip_tracking(text: str, wrap: tuple[str, str] = ("", "")) -> str:
     def replace(match: re.Match[str]) -> str:
         url = match.group(0)
         core = url.rstrip(_TRAILING)
-        return f"{wrap[0]}{_clean(core)}{wrap[1]}{url[len(core):]}"
+        return f"{wrap[0]}{_clean(core)}{wrap[1]}{url[len(core) :]}"
 
     return _URL.sub(replace, text)

@@ -10,6 +10,9 @@ from bot.core import DialogueCore
 from bot.factory import build_core
 from bot.knowledge import Knowledge
 from bot.settings import Settings, load_settings
+
+# The platform suites' fixtures, reused as they are (Slack's FakeModeration serves both).
+from tests.discord.conftest import fake, start_bot  # noqa: F401
 from tests.fakes import MemoryLog
 from tests.hardening.injection import (
     DEFAULT_PROMPTS,
@@ -19,6 +22,13 @@ from tests.hardening.injection import (
     public_texts,
 )
 from tests.hardening.tally import TALLY
+from tests.slack.conftest import (  # noqa: F401
+    mock_slack,
+    moderation,
+    slack,
+    slack_bot,
+    slack_settings,
+)
 
 
 @pytest.fixture

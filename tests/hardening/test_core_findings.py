@@ -107,7 +107,7 @@ def _deadline_core(tmp_path: Path, generator: object) -> DialogueCore:
 
 def test_the_generation_deadline_setting_exists(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PERSONABOT_GENERATION_DEADLINE_S", "2.5")
-    assert load_settings().generation_deadline_s == 2.5  # type: ignore[attr-defined]
+    assert load_settings().generation_deadline_s == 2.5
 
 
 def test_a_hung_model_answers_in_voice_within_the_deadline_and_others_are_unaffected(
@@ -118,23 +118,28 @@ def test_a_hung_model_answers_in_voice_within_the_deadline_and_others_are_unaffe
     core = _deadline_core(tmp_path, generator)
     replies: dict[str, Reply] = {}
     took: dict[str, float] = {}
+    finished: dict[str, float] = {}
 
     def ask(who: str, text: str) -> None:
         started = time.perf_counter()
         replies[who] = core.handle(IncomingMessage(text=text, user_id=who, channel=who))
-        took[who] = time.perf_counter() - started
+        finished[who] = time.perf_counter()
+        took[who] = finished[who] - started
 
     with TALLY.fault():
         stuck = threading.Thread(target=ask, args=("stuck", QUESTION), daemon=True)
         stuck.start()
         assert generator.entered.wait(5)
         ask("other", "What was Clinton's election motto?")
-        stuck.join(DEADLINE_S + 2)
+        stuck.join(DEADLINE_S + GRACE_S + 5)
         generator.release.set()
-        assert took["other"] < 2
-        assert replies["other"].citations and not replies["other"].refused
         assert not stuck.is_alive(), "the hung model held the user past the deadline"
-        assert took["stuck"] < DEADLINE_S + GRACE_S + 1  # the core waits a grace for non-cooperative models
+        # The other user neither waited for the hung turn nor for its deadline.
+        assert finished["other"] < finished["stuck"]
+        assert took["other"] < DEADLINE_S + GRACE_S
+        assert replies["other"].citations and not replies["other"].refused
+        # The core waits a grace period for a generator that ignores the deadline.
+        assert took["stuck"] < DEADLINE_S + GRACE_S + 1
         stuck_reply = replies["stuck"]
         # In voice: the `unavailable` text (the brief), or the essay's own quote without the model.
         unavailable = stuck_reply.text == core.canned("unavailable") and stuck_reply.refused
@@ -153,7 +158,7 @@ class UnavailableGenerator:
 def test_an_unavailable_generator_gets_the_in_voice_unavailable_text(settings: Settings) -> None:
     """Planned core change (2): GeneratorUnavailableError -> canned("unavailable"), refused."""
     log = MemoryLog()
-    core = build_core(settings, generator=UnavailableGenerator(), log=log)  # type: ignore[arg-type]
+    core = build_core(settings, generator=UnavailableGenerator(), log=log)
     with TALLY.fault():
         reply = core.handle(IncomingMessage(text=QUESTION))
         assert reply.text == core.canned("unavailable")
@@ -179,7 +184,7 @@ class ContextOverflowGenerator:
 
 def test_a_context_window_overflow_still_answers_with_the_essays_words(settings: Settings) -> None:
     """The generator's context-window error must not reach the user: the quote answers alone."""
-    core = build_core(settings, generator=ContextOverflowGenerator(), log=MemoryLog())  # type: ignore[arg-type]
+    core = build_core(settings, generator=ContextOverflowGenerator(), log=MemoryLog())
     with TALLY.fault():
         reply = core.handle(IncomingMessage(text=QUESTION))
         assert reply.citations and reply.grounded and not reply.refused
@@ -191,7 +196,8 @@ def test_the_real_model_with_a_tiny_context_window_still_answers(tmp_path: Path)
         data_dir=tmp_path / "data", n_ctx=256, passages_in_prompt=8, max_citations=10
     )
     core = build_core(settings, log=MemoryLog())
-    question = ("What did Yeltsin and Clinton agree about NATO enlargement and Poland? " * 25)[:1990]
+    question = "What did Yeltsin and Clinton agree about NATO enlargement and Poland? " * 25
+    question = question[:1990]
     with TALLY.fault():
         reply = core.handle(IncomingMessage(text=question))
         assert reply.grounded or reply.refused

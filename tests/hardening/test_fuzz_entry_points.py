@@ -15,7 +15,7 @@ from slack_sdk.signature import SignatureVerifier
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-import adapters.cli as cli
+from adapters import cli
 from adapters.slack.app import SlackBot
 from adapters.slack.server import http_app
 from adapters.slack.translate import from_command, from_event, plain_text
@@ -25,24 +25,15 @@ from bot.factory import build_core
 from bot.messages import IncomingMessage
 from bot.ratelimit import Decision
 from bot.settings import load_settings
-# The platform suites' fixtures, reused as they are (one FakeModeration serves both).
-from tests.discord.conftest import BotFactory, fake, start_bot  # noqa: F401
+from tests.discord.conftest import BotFactory
 from tests.discord.fake_discord import BOT_ID, GENERAL, FakeDiscord, until
 from tests.fakes import MemoryLog, ScriptedGenerator
 from tests.hardening.tally import TALLY
-from tests.slack.conftest import (  # noqa: F401
-    SIGNING_SECRET,
-    SlackHarness,
-    mock_slack,
-    moderation,
-    slack,
-    slack_bot,
-    slack_settings,
-)
+from tests.slack.conftest import SIGNING_SECRET, SlackHarness
 from tests.slack.mock_slack import MockSlack
 
 # Everything Unicode has, including surrogates' neighbours, controls, bidi and private use.
-any_text = st.text(st.characters(codec=None, exclude_categories=("Cs",)), max_size=400)
+any_text = st.text(st.characters(codec=None, exclude_categories=["Cs"]), max_size=400)
 NO_FIXTURE_RESET = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 HOSTILE_SCRIPT = "@everyone <!channel> <@1> https://x.example/?utm_source=a ```"
 
@@ -58,10 +49,14 @@ def test_core_respond_takes_any_text(core: DialogueCore, text: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(text=any_text, bot=st.sampled_from([None, "UBOT"]), event=st.dictionaries(
-    st.sampled_from(["channel", "user", "ts", "thread_ts", "channel_type", "team"]),
-    st.one_of(st.none(), any_text, st.integers()),
-))
+@given(
+    text=any_text,
+    bot=st.sampled_from([None, "UBOT"]),
+    event=st.dictionaries(
+        st.sampled_from(["channel", "user", "ts", "thread_ts", "channel_type", "team"]),
+        st.one_of(st.none(), any_text, st.integers()),
+    ),
+)
 def test_slack_translation_takes_any_text_and_any_event_shape(
     text: str, bot: str | None, event: dict[str, Any]
 ) -> None:
@@ -167,7 +162,9 @@ async def test_discord_gateway_messages_with_any_text_are_answered_without_error
 def cli_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DialogueCore:
     """The CLI with a scripted model (the real one is exercised by the slow tests)."""
     settings = load_settings(data_dir=tmp_path / "data")
-    core = build_core(settings, generator=ScriptedGenerator([HOSTILE_SCRIPT] * 10_000), log=MemoryLog())
+    core = build_core(
+        settings, generator=ScriptedGenerator([HOSTILE_SCRIPT] * 10_000), log=MemoryLog()
+    )
     monkeypatch.setattr(cli, "open_core", lambda *_: core)
     return core
 
@@ -192,7 +189,9 @@ def test_cli_ask_batch_takes_any_bytes(cli_core: DialogueCore, tmp_path: Path, d
     batch = tmp_path / "batch.jsonl"
     batch.write_bytes(data)
     result = CliRunner().invoke(cli.app, ["ask", "--batch", str(batch)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
     assert result.exit_code == 0
     for line in result.stdout.splitlines():
         row = json.loads(line)

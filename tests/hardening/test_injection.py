@@ -102,4 +102,3 @@ def test_a_sample_of_attacks_fails_against_the_real_bundled_model(
 
 def test_sample_spreads_over_every_kind() -> None:
     assert {a.kind for a in sample(ATTACKS, REAL_MODEL_SAMPLE)} == KINDS
-

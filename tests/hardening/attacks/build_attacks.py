@@ -108,7 +108,9 @@ def bidi(text: str) -> str:
 
 
 def fullwidth(text: str) -> str:
-    return "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else "\u3000" if ch == " " else ch for ch in text)
+    return "".join(
+        chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else "\u3000" if ch == " " else ch for ch in text
+    )
 
 
 def tag_characters(text: str) -> str:
@@ -138,7 +140,12 @@ def _fill(template: str, goal: str, question: str = "") -> str:
 
 def attacks() -> Iterator[dict[str, object]]:
     """Every combined attack, in a fixed order with stable ids."""
-    families = {"direct": DIRECT, "role_play": ROLE_PLAY, "quoted": QUOTED, "fake_system": FAKE_SYSTEM}
+    families = {
+        "direct": DIRECT,
+        "role_play": ROLE_PLAY,
+        "quoted": QUOTED,
+        "fake_system": FAKE_SYSTEM,
+    }
     for family, templates in families.items():
         for t, template in enumerate(templates):
             for name, goal in GOALS.items():
@@ -155,7 +162,12 @@ def attacks() -> Iterator[dict[str, object]]:
         for g, (name, goal) in enumerate(GOALS.items()):
             template = DIRECT[(d + g) % len(DIRECT)]
             text = transform(_fill(template, goal))
-            yield {"id": f"unicode-{disguise}-{name}", "kind": "unicode", "goal": name, "turns": [text]}
+            yield {
+                "id": f"unicode-{disguise}-{name}",
+                "kind": "unicode",
+                "goal": name,
+                "turns": [text],
+            }
     for q, question in enumerate(QUESTIONS):
         for d, (disguise, transform) in enumerate(DISGUISES.items()):
             if (q + d) % 3:
