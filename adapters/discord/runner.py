@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import discord
@@ -51,11 +52,16 @@ def shared_limiters(
 def create_bot(
     core: DialogueCore, moderation: ModerationStore, settings: DiscordSettings
 ) -> PersonaBot:
-    kind = ShardedPersonaBot if settings.auto_shard else PersonaBot
+    """One process runs every shard (auto_shard), its shard_ids of shard_count, or one session."""
     user_limiter, channel_limiter = shared_limiters(core.settings, settings)
-    return kind(
-        core, moderation, settings, user_limiter=user_limiter, channel_limiter=channel_limiter
-    )
+    limits: dict[str, Any] = {"user_limiter": user_limiter, "channel_limiter": channel_limiter}
+    if settings.shard_count is not None:
+        ids = list(settings.shard_ids) or list(range(settings.shard_count))
+        return ShardedPersonaBot(
+            core, moderation, settings, shard_ids=ids, shard_count=settings.shard_count, **limits
+        )
+    kind = ShardedPersonaBot if settings.auto_shard else PersonaBot
+    return kind(core, moderation, settings, **limits)
 
 
 async def serve(bot: PersonaBot, token: str) -> None:

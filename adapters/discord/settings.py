@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigurationError
@@ -45,8 +52,20 @@ class DiscordSettings(BaseSettings):
     queue_workers: int = Field(default=1, ge=1, le=64)
     queue_max_waiting: int = Field(default=64, ge=1)
     auto_shard: bool = False
+    shard_count: int | None = Field(
+        default=None, ge=1, description="Total shards across all processes (with shard_ids)."
+    )
+    shard_ids: IdList = Field(default=(), description="The shards this process runs.")
 
-    @field_validator("guild_ids", "channel_ids", "command_guild_ids", mode="before")
+    @model_validator(mode="after")
+    def _shards_fit(self) -> DiscordSettings:
+        if self.shard_ids and self.shard_count is None:
+            raise ValueError("shard_ids needs shard_count (the total across all processes)")
+        if self.shard_count is not None and any(i >= self.shard_count for i in self.shard_ids):
+            raise ValueError(f"shard ids must be below shard_count ({self.shard_count})")
+        return self
+
+    @field_validator("guild_ids", "channel_ids", "command_guild_ids", "shard_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):

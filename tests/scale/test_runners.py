@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -23,13 +24,15 @@ from discord.gateway import DiscordWebSocket
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from adapters.discord.runner import moderation_store_of, operate
-from adapters.discord.settings import DiscordSettings
+from adapters.discord.runner import create_bot, moderation_store_of, operate
+from adapters.discord.settings import DiscordSettings, load_discord_settings
+from bot.errors import ConfigurationError
 from bot.factory import build_core
 from bot.settings import PROJECT_ROOT, load_settings
 from bot.storage import open_log
+from tests.discord.conftest import FakeModerationStore
 from tests.discord.fake_discord import GENERAL, TOKEN, FakeDiscord, until
-from tests.fakes import ScriptedGenerator
+from tests.fakes import MemoryLog, ScriptedGenerator
 from tests.scale.servers import free_port, post_signed, slack_event
 from tests.slack.mock_slack import BOT_TOKEN, MockSlack
 
@@ -182,3 +185,28 @@ async def test_discord_runner_is_ready_with_the_gateway_and_counts_an_answer(
     # the operations port closed with the bot
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{ops}/healthz", timeout=2)
+
+
+async def test_discord_process_runs_only_its_shards(fake: FakeDiscord, tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "data")
+    core = build_core(settings, generator=ScriptedGenerator(), log=MemoryLog())
+    shards = load_discord_settings(token=TOKEN, sync_commands=False, shard_ids="1", shard_count="2")
+    bot = create_bot(core, FakeModerationStore(MemoryLog()), shards)
+    running = asyncio.create_task(bot.start(TOKEN))
+    try:
+        await until(lambda: bot.is_ready() or running.done())
+        identify = [frame["d"]["shard"] for frame in fake.received if frame["op"] == 2]
+        assert identify == [[1, 2]]  # shard 0 is another process's
+    finally:
+        await bot.close()
+        await asyncio.wait_for(running, 5)
+
+
+@pytest.mark.parametrize(
+    ("ids", "count", "problem"),
+    [("1", None, "needs shard_count"), ("0,2", "2", "below shard_count (2)")],
+)
+def test_discord_shard_settings_are_checked(ids: str, count: str | None, problem: str) -> None:
+    overrides = {"shard_ids": ids} | ({"shard_count": count} if count else {})
+    with pytest.raises(ConfigurationError, match=re.escape(problem)):
+        load_discord_settings(**overrides)
