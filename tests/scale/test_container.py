@@ -126,3 +126,17 @@ def test_compose_environment_is_what_the_settings_read(monkeypatch: pytest.Monke
     )
     assert settings.redis_url == "redis://redis:6379/0"
     assert settings.inference_model == "default" and not settings.inference_url
+    # The operations port is off by default: compose switches it on where its health check looks.
+    assert (settings.ops_host, settings.ops_port) == ("0.0.0.0", 9090)
+    probe = " ".join(config["services"]["bot"]["healthcheck"]["test"])
+    assert f"127.0.0.1:{settings.ops_port}/healthz" in probe
+
+
+def test_image_switches_on_the_operations_port_its_health_check_probes() -> None:
+    runtime_env = " ".join(args for op, args in _instructions() if op == "ENV")
+    assert "PERSONABOT_OPS_HOST=0.0.0.0" in runtime_env
+    port = re.search(r"PERSONABOT_OPS_PORT=(\d+)", runtime_env)
+    assert port, "the image must set PERSONABOT_OPS_PORT: the port is off by default"
+    health = next(args for op, args in _instructions() if op == "HEALTHCHECK")
+    assert f"'PERSONABOT_OPS_PORT', '{port.group(1)}'" in health
+    assert any(port.group(1) in args.split() for op, args in _instructions() if op == "EXPOSE")
