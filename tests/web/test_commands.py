@@ -100,10 +100,11 @@ def test_bad_input_is_one_clear_line(env: Path, args: list[str], stdin: str, mes
         timeout=60,
         check=False,
     )
-    assert result.returncode == 2
-    assert message in result.stderr
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("personabot:")]
+    assert len(errors) == 1, result.stderr
+    assert message in errors[0]
     assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_dashboard_on_a_busy_port_is_one_clear_line(env: Path) -> None:
