@@ -115,7 +115,10 @@ def ask(
             if text is None:
                 print(json.dumps({"line": number, "error": problem}), flush=True)
                 continue
-            print(_reply_json(core.handle(IncomingMessage(text=text, channel=f"batch-{number}"))), flush=True)
+            print(
+                _reply_json(core.handle(IncomingMessage(text=text, channel=f"batch-{number}"))),
+                flush=True,
+            )
         return
     assert question is not None
     if not question.strip():
@@ -139,6 +142,29 @@ def slack_app() -> None:
     from adapters.slack import load_slack_settings, serve
 
     serve(load_slack_settings(), open_core)
+
+
+@app.command()
+def bench(
+    tokens: Annotated[int, typer.Option(min=8, max=512, help="Tokens generated per reply.")] = 64,
+    questions: Annotated[int, typer.Option(min=1, max=10, help="Benchmark questions used.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Measure the reply path against raw llama-cpp-python: latency, overhead, load, memory."""
+    from bot.benchmark import run
+
+    report = run(
+        load_settings(),
+        tokens=tokens,
+        questions=questions,
+        progress=lambda step: errors.print(f"bench: {step}", style="dim"),
+    )
+    if as_json:
+        print(report.model_dump_json(indent=2))
+        return
+    from adapters.bench_table import render_bench
+
+    render_bench(console, report)
 
 
 @app.command("eval")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from bot.core import DialogueCore, TextSink
 from bot.messages import Exchange, IncomingMessage
@@ -28,6 +30,8 @@ class InferenceQueue:
         return self._waiting
 
     async def respond(self, message: IncomingMessage, on_text: TextSink | None = None) -> Exchange:
+        # The deadline starts when the turn joins the queue, so waiting counts against it.
+        deadline = time.monotonic() + self.core.settings.generation_deadline_s
         if self._slots.locked():
             raise QueueFullError()
         async with self._slots:
@@ -37,7 +41,8 @@ class InferenceQueue:
                 # The caller's context (its request id) goes with the turn into the worker thread.
                 context = contextvars.copy_context()
                 return await loop.run_in_executor(
-                    self._executor, context.run, self.core.respond, message, on_text
+                    self._executor,
+                    partial(context.run, self.core.respond, message, on_text, deadline),
                 )
             finally:
                 self._waiting -= 1

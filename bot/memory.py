@@ -15,6 +15,8 @@ class Turn:
     question: str
     answer: str
     citations: tuple[Citation, ...] = ()
+    # The passages the model was shown, so a follow-up can show the same ones and reuse the cache.
+    prompt_passages: tuple[str, ...] = ()
 
 
 class ConversationMemory:

@@ -58,12 +58,37 @@ class Retriever(Protocol):
     ) -> tuple[list[Passage], str]: ...
 
 
+_DEFINED_ACRONYM = re.compile(
+    r"((?:[A-Z][\w-]*\s+(?:(?:for|of|and|the|on|in)\s+)*){1,6})\(([A-Z][A-Za-z]{1,7})\)"
+)
+
+
+def defined_acronyms(texts: Sequence[str]) -> dict[str, str]:
+    """Acronyms the essay itself defines, e.g. "Partnership for Peace (PfP)" -> PfP: long form.
+    The long form is the shortest tail of the capitalised words whose initials spell the acronym."""
+    found: dict[str, str] = {}
+    for text in texts:
+        for long_form, acronym in _DEFINED_ACRONYM.findall(text):
+            words = long_form.split()
+            capitals = "".join(ch for ch in acronym if ch.isupper())
+            initials = ""
+            for start in range(len(words) - 1, -1, -1):
+                if words[start][0].isupper():
+                    initials = words[start][0] + initials
+                if initials == capitals:
+                    found.setdefault(acronym, " ".join(words[start:]))
+                    break
+    return found
+
+
 class BM25Retriever:
-    """BM25 over stemmed passages (section heading included), with term coverage for scoping."""
+    """BM25 over stemmed passages (section heading included), with term coverage for scoping.
+    Acronyms the essay defines are indexed and queried with their long form too."""
 
     def __init__(self, passages: Sequence[Passage]) -> None:
         self._passages = list(passages)
-        corpus = [terms(f"{p.section}. {p.text}") for p in self._passages]
+        self._acronyms = defined_acronyms([p.text for p in self._passages])
+        corpus = [self._terms(f"{p.section}. {p.text}") for p in self._passages]
         self._index = bm25s.BM25()
         self._index.index(corpus, show_progress=False)
         document_frequency: Counter[str] = Counter()
@@ -75,6 +100,14 @@ class BM25Retriever:
             for term, df in document_frequency.items()
         }
         self._unknown_idf = math.log(1 + (count + 0.5) / 0.5)
+
+    def _terms(self, text: str) -> list[str]:
+        expanded = [
+            self._acronyms[word]
+            for word in re.findall(r"[A-Za-z]+", text)
+            if word in self._acronyms
+        ]
+        return terms(" ".join([text, *expanded]))
 
     def idf(self, term: str) -> float:
         return self._idf.get(term, self._unknown_idf)
@@ -95,10 +128,10 @@ class BM25Retriever:
         return sum(self.idf(t) for t in matched) / total, matched
 
     def search(self, question: str, history: Sequence[str] = (), k: int = 5) -> SearchResult:
-        query_terms = terms(question)
+        query_terms = self._terms(question)
         scores = self._scores(query_terms)
         for earlier in history[-2:]:
-            scores = scores + _HISTORY_WEIGHT * self._scores(terms(earlier))
+            scores = scores + _HISTORY_WEIGHT * self._scores(self._terms(earlier))
         order = np.argsort(-scores, kind="stable")[:k]
         ranked = [
             ScoredPassage(self._passages[i], float(scores[i])) for i in order if scores[i] > 0

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     memory_conversations: int = Field(default=10_000, ge=1)
     scope_min_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
     max_answer_chars: int = Field(default=650, ge=120, le=4000)
-    generation_deadline_s: float = Field(default=20.0, gt=0, le=600)
+    generation_deadline_s: float = Field(default=10.0, gt=0, le=600)
     generation_workers: int = Field(default=4, ge=1, le=64)
 
     # Conversation log (docs/moderation-log.md).

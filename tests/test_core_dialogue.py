@@ -176,3 +176,14 @@ def test_a_turn_that_waited_past_its_deadline_skips_the_model(
     assert generator.requests == []
     assert "economy" in exchange.reply.text and not exchange.reply.refused
     assert exchange.reply.grounded
+
+
+def test_a_follow_up_on_the_same_passages_keeps_the_prompt_prefix(
+    core: DialogueCore, generator: ScriptedGenerator
+) -> None:
+    core.handle(ask(core, "What did Primakov tell Yeltsin about the Partnership for Peace?"))
+    core.handle(ask(core, "Did the Russian press share this suspicion?"))
+    first, second = generator.requests
+    passages_of = lambda request: request.user.split("Question:")[0].split("Earlier question")[0]  # noqa: E731
+    assert passages_of(first) == passages_of(second)
+    assert "Earlier question:" in second.user or "Question: Did the Russian press" in second.user

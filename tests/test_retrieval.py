@@ -76,3 +76,13 @@ def test_sentence_splitter_keeps_initials_together() -> None:
         "Mr. Yeltsin said no.",
         "U.S. Secretary came.",
     ]
+
+
+def test_acronyms_the_essay_defines_match_their_long_form(retriever: BM25Retriever) -> None:
+    from bot.retrieval import defined_acronyms
+
+    assert defined_acronyms(["through a mechanism called the Partnership for Peace (PfP)."]) == {
+        "PfP": "Partnership for Peace"
+    }
+    top = retriever.search("What did Primakov tell Yeltsin about the Partnership for Peace?")
+    assert "Primakov told Yeltsin" in top.passages[0].passage.text
