@@ -6,7 +6,6 @@ import asyncio
 import contextvars
 import time
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 
 from bot.core import DialogueCore, TextSink
 from bot.messages import Exchange, IncomingMessage
@@ -30,20 +29,31 @@ class InferenceQueue:
         return self._waiting
 
     async def respond(self, message: IncomingMessage, on_text: TextSink | None = None) -> Exchange:
-        # The deadline starts when the turn joins the queue, so waiting counts against it.
+        """Answers within the deadline counted from arrival: a turn still waiting for the model
+        when it passes is taken out of the queue and answered from the essay alone."""
         deadline = time.monotonic() + self.core.settings.generation_deadline_s
         if self._slots.locked():
             raise QueueFullError()
         async with self._slots:
             self._waiting += 1
             try:
-                loop = asyncio.get_running_loop()
                 # The caller's context (its request id) goes with the turn into the worker thread.
                 context = contextvars.copy_context()
-                return await loop.run_in_executor(
-                    self._executor,
-                    partial(context.run, self.core.respond, message, on_text, deadline),
+                job = self._executor.submit(
+                    context.run, self.core.respond, message, on_text, deadline
                 )
+                waiting = asyncio.wrap_future(job)
+                try:
+                    return await asyncio.wait_for(
+                        asyncio.shield(waiting), timeout=max(0.0, deadline - time.monotonic())
+                    )
+                except TimeoutError:
+                    if not job.cancel():
+                        return await waiting  # already running: it stops itself at the deadline
+                    late = contextvars.copy_context()
+                    return await asyncio.to_thread(
+                        late.run, self.core.respond, message, on_text, deadline
+                    )
             finally:
                 self._waiting -= 1
 
