@@ -30,7 +30,7 @@ from tests.hardening.tally import TALLY
 
 ATTACKS = load_attacks()
 QUESTION = "Why do emerging democracies want to join NATO?"
-DEADLINE_S = 0.5
+DEADLINE_S = 2.0  # above the core's minimum model time, below its default
 GRACE_S = 2.0  # the core's extra wait for a generator that ignores the deadline
 
 # Ways a compromised model hides the canary or a new role inside a sentence it copies from the
@@ -113,7 +113,7 @@ def test_the_generation_deadline_setting_exists(monkeypatch: pytest.MonkeyPatch)
 def test_a_hung_model_answers_in_voice_within_the_deadline_and_others_are_unaffected(
     tmp_path: Path,
 ) -> None:
-    """Planned core change (1): PERSONABOT_GENERATION_DEADLINE_S; then `unavailable` answers."""
+    """Core change (1): PERSONABOT_GENERATION_DEADLINE_S bounds the turn, in voice."""
     generator = HangingGenerator(hang_on="emerging democracies")
     core = _deadline_core(tmp_path, generator)
     replies: dict[str, Reply] = {}
@@ -129,7 +129,7 @@ def test_a_hung_model_answers_in_voice_within_the_deadline_and_others_are_unaffe
     with TALLY.fault():
         stuck = threading.Thread(target=ask, args=("stuck", QUESTION), daemon=True)
         stuck.start()
-        assert generator.entered.wait(5)
+        assert generator.entered.wait(30)
         ask("other", "What was Clinton's election motto?")
         stuck.join(DEADLINE_S + GRACE_S + 5)
         generator.release.set()
