@@ -20,6 +20,8 @@ _HISTORY_WEIGHT = 0.35
 # A sentence from a lower-ranked passage must beat the top passage's best by this factor.
 _LOWER_RANK_DISCOUNT = 0.85
 _QUOTE_CHARS = 350
+# A short best sentence rarely says it all ("...had a typo." / "The word "not" was absent.").
+_BRIEF_CHARS = 120
 # Questions about the author's own stance are answered by sentences that voice one.
 _ASKS_STANCE = re.compile(
     r"\b(feel|felt|think|thought|opinion|view|believe|attitude|react|reaction|position|stance"
@@ -158,7 +160,8 @@ class BM25Retriever:
 
     def best_quote(self, question: str, passages: Sequence[Passage]) -> tuple[list[Passage], str]:
         """The sentence that best answers the question among the top passages, plus the next one
-        when it adds a word of the question (answers often sit one sentence after the match);
+        when it adds a word of the question or both are brief (answers often sit one sentence
+        after the match);
         returns the passages the quote comes from."""
         wanted = set(terms(question))
         stance = bool(_ASKS_STANCE.search(question))
@@ -177,7 +180,8 @@ class BM25Retriever:
         if following:
             follower, owner = following
             adds = (wanted & set(terms(follower))) - set(terms(quote))
-            if adds and len(quote) + len(follower) < _QUOTE_CHARS:
+            brief = len(quote) < _BRIEF_CHARS and len(follower) < _BRIEF_CHARS
+            if (adds or brief) and len(quote) + len(follower) < _QUOTE_CHARS:
                 quote = f"{quote} {follower}"
                 used += [owner] if owner != passage else []
         return used, quote

@@ -30,6 +30,8 @@ def test_injection_markers(text: str) -> None:
         "Am I talking to a human?",
         "Who are you?",
         "Is Kozyrev himself writing these replies?",
+        "Did Kozyrev actually write these answers?",
+        "Who writes these replies?",
     ],
 )
 def test_identity_questions(text: str) -> None:
@@ -43,6 +45,9 @@ def test_identity_questions(text: str) -> None:
         "Did the West act as a partner?",
         "What was the role of Primakov?",
         "Why do emerging democracies want to join NATO?",
+        "Did Yeltsin really say that?",
+        "What did you actually think of Clinton?",
+        "Who wrote the Founding Act?",
     ],
 )
 def test_ordinary_questions_pass(text: str) -> None:
