@@ -22,9 +22,11 @@ run: setup
 services:
 	.ci/services
 
+CODE := bot adapters tests benchmarks
+
 lint: setup
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy bot adapters
 
 test: setup services lint
