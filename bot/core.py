@@ -187,7 +187,7 @@ class DialogueCore:
         follow_up = bool(earlier) and (
             not result.query_terms or len(question.split()) <= _FOLLOW_UP_MAX_WORDS
         )
-        if follow_up and (not in_scope or not result.query_terms or result.coverage < 1.0):
+        if follow_up:
             with_history = self.retriever.search(
                 question, earlier, k=self.settings.max_citations + 2
             )
@@ -237,7 +237,11 @@ class DialogueCore:
             question=question,
         )
         evidence = [s.passage.text for s in in_prompt]
-        quoted, best = self.retriever.best_quote(question, [s.passage for s in ranked])
+        quoted, best = self.retriever.best_quote(
+            question,
+            [s.passage for s in ranked],
+            search.history,
+        )
         quote = _clip(best)
         budget = self.settings.max_answer_chars - len(
             self._render("quoted_answer", answer="", quote=quote)

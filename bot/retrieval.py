@@ -28,6 +28,7 @@ _ASKS_STANCE = re.compile(
     r"|consider|credo|stand|make of|hope|fear|regret)\b",
     re.IGNORECASE,
 )
+_ADDRESSES_PERSONA = re.compile(r"\b(you|your|yours|yourself)\b", re.IGNORECASE)
 _VOICES_STANCE = re.compile(
     r"\b(I|my)\b[^.]{0,40}\b(believe|think|thought|feel|felt|heart|mind|view|opinion|convinced"
     r"|doubt|hope|fear|welcomed?|regret|credo|conviction|glad|worr(y|ied)|trust|proud|sure)",
@@ -48,6 +49,7 @@ class SearchResult:
     coverage: float
     matched_terms: tuple[str, ...]
     query_terms: tuple[str, ...]
+    history: tuple[str, ...] = ()
 
 
 class Retriever(Protocol):
@@ -56,7 +58,7 @@ class Retriever(Protocol):
     def key_sentences(self, question: str, passage: Passage, limit: int = 2) -> list[str]: ...
 
     def best_quote(
-        self, question: str, passages: Sequence[Passage]
+        self, question: str, passages: Sequence[Passage], context: Sequence[str] = ()
     ) -> tuple[list[Passage], str]: ...
 
 
@@ -139,7 +141,7 @@ class BM25Retriever:
             ScoredPassage(self._passages[i], float(scores[i])) for i in order if scores[i] > 0
         ]
         coverage, matched = self.coverage(query_terms)
-        return SearchResult(ranked, coverage, matched, tuple(query_terms))
+        return SearchResult(ranked, coverage, matched, tuple(query_terms), tuple(history[-2:]))
 
     def key_sentences(self, question: str, passage: Passage, limit: int = 2) -> list[str]:
         """The passage's sentences that share the most information with the question, in essay order."""
@@ -158,18 +160,26 @@ class BM25Retriever:
             score += 2 * max(self._idf.values(), default=1.0)
         return score
 
-    def best_quote(self, question: str, passages: Sequence[Passage]) -> tuple[list[Passage], str]:
+    def best_quote(
+        self, question: str, passages: Sequence[Passage], context: Sequence[str] = ()
+    ) -> tuple[list[Passage], str]:
         """The sentence that best answers the question among the top passages, plus the next one
         when it adds a word of the question or both are brief (answers often sit one sentence
-        after the match);
-        returns the passages the quote comes from."""
+        after the match); returns the passages the quote comes from. Earlier questions of the
+        conversation (`context`) count a little, on the sentence and the one before it, so a
+        follow-up's "him" still finds its subject."""
         wanted = set(terms(question))
-        stance = bool(_ASKS_STANCE.search(question))
+        earlier = set(self._terms(" ".join(context))) - wanted
+        stance = bool(_ASKS_STANCE.search(question) and _ADDRESSES_PERSONA.search(question))
         best: tuple[float, Passage, list[str], int] | None = None
         for rank, passage in enumerate(passages):
             parts = sentences(passage.text)
             for index, sentence in enumerate(parts):
-                score = self._sentence_score(wanted, sentence, stance) * _LOWER_RANK_DISCOUNT**rank
+                score = self._sentence_score(wanted, sentence, stance)
+                if earlier:
+                    nearby = set(terms(" ".join(parts[max(0, index - 1) : index + 1])))
+                    score += _HISTORY_WEIGHT * sum(self.idf(t) for t in earlier & nearby)
+                score *= _LOWER_RANK_DISCOUNT**rank
                 if best is None or score > best[0]:
                     best = (score, passage, parts, index)
         if best is None:

@@ -187,3 +187,9 @@ def test_a_follow_up_on_the_same_passages_keeps_the_prompt_prefix(
     passages_of = lambda request: request.user.split("Question:")[0].split("Earlier question")[0]  # noqa: E731
     assert passages_of(first) == passages_of(second)
     assert "Earlier question:" in second.user or "Question: Did the Russian press" in second.user
+
+
+def test_a_follow_up_quote_finds_the_subject_of_the_earlier_question(core: DialogueCore) -> None:
+    core.handle(ask(core, "What did Primakov tell Yeltsin about the PfP?"))
+    reply = core.handle(ask(core, "Did the press believe him?"))
+    assert "press increasingly shared this suspicion" in reply.text
