@@ -28,6 +28,7 @@ def render_bench(console: Console, report: BenchReport) -> None:
         ("first token, new passages (warm)", report.warm_ttft),
         ("reply, new passages (warm)", report.warm_total),
         ("first token, follow-up", report.follow_up_ttft),
+        ("first token, follow-up on the same passages", report.follow_up_same_passages_ttft),
         ("retrieval", report.retrieval),
         ("logging one exchange", report.logging),
         ("refusal path (no model)", report.refusal),

@@ -79,6 +79,7 @@ class BenchReport(BaseModel):
     warm_ttft: Spread
     warm_total: Spread
     follow_up_ttft: Spread
+    follow_up_same_passages_ttft: Spread
     follow_ups_reusing_passages: int
     retrieval: Spread
     logging: Spread
@@ -201,18 +202,19 @@ class Bench:
 
     def warm(
         self, pairs: Sequence[dict[str, str]]
-    ) -> tuple[list[float], list[float], list[float], int]:
-        """Questions in turn (new passages each time), each followed by its follow-up."""
-        ttfts, totals, follow_ups = [], [], []
-        reused = 0
+    ) -> tuple[list[float], list[float], list[float], list[float]]:
+        """Questions in turn (new passages each time), each followed by its follow-up; the
+        follow-ups' first-token times are also kept apart for those shown the same passages."""
+        ttfts, totals, follow_ups, same_passages = [], [], [], []
         for number, pair in enumerate(pairs):
             ttft, total, first = self._timed(_message(pair["question"], f"warm-{number}"), False)
             ttfts.append(ttft)
             totals.append(total)
             f_ttft, _, second = self._timed(_message(pair["follow_up"], f"warm-{number}"), False)
             follow_ups.append(f_ttft)
-            reused += _same_passages(first, second)
-        return ttfts, totals, follow_ups, reused
+            if _same_prompt_passages(first, second):
+                same_passages.append(f_ttft)
+        return ttfts, totals, follow_ups, same_passages
 
     def repeat(self, action: Callable[[], object], times: int) -> list[float]:
         spent = []
@@ -302,10 +304,13 @@ class Bench:
         return rows
 
 
-def _same_passages(first: Exchange, second: Exchange) -> bool:
-    ids = [p.passage_id for p in first.trace.retrieved]
-    again = [p.passage_id for p in second.trace.retrieved]
-    return bool(ids) and ids[:2] == again[:2]
+def _same_prompt_passages(first: Exchange, second: Exchange) -> bool:
+    """True when both prompts list the same passages, i.e. the second reuses the cached prefix."""
+
+    def shown(exchange: Exchange) -> str:
+        return exchange.trace.prompt.split("Question:")[0].split("Earlier question:")[0]
+
+    return bool(first.trace.prompt) and shown(first) == shown(second)
 
 
 def run(
@@ -362,7 +367,8 @@ def run(
         warm_ttft=Spread.of(warm_ttft),
         warm_total=Spread.of(warm_total),
         follow_up_ttft=Spread.of(follow_ttft),
-        follow_ups_reusing_passages=reused,
+        follow_up_same_passages_ttft=Spread.of(reused),
+        follow_ups_reusing_passages=len(reused),
         retrieval=Spread.of(retrieval),
         logging=Spread.of(logging),
         refusal=Spread.of(refusal),
