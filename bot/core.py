@@ -30,6 +30,7 @@ from bot.messages import (
 from bot.moderation import Intent, screen
 from bot.prompting import Prompts
 from bot.retrieval import Retriever, ScoredPassage, SearchResult
+from bot.scope import ScopeDecision, ScopeGate
 from bot.settings import Settings
 from bot.text import sentences, terms
 
@@ -83,6 +84,11 @@ class DialogueCore:
         self.prompts = prompts
         self.settings = settings
         self.log = log
+        self.scope = ScopeGate(
+            (p.text for p in knowledge.passages),
+            [knowledge.metadata.title, *knowledge.metadata.topics],
+            settings.scope_min_coverage,
+        )
         self._generation_pool = ThreadPoolExecutor(
             max_workers=settings.generation_workers, thread_name_prefix="generation"
         )
@@ -179,11 +185,12 @@ class DialogueCore:
             prompt=prompt,
         )
 
-    def _search(self, question: str, history: Sequence[Turn]) -> tuple[SearchResult, bool]:
-        """Retrieves with the question alone, or with recent turns when it is a follow-up."""
+    def _search(self, question: str, history: Sequence[Turn]) -> tuple[SearchResult, ScopeDecision]:
+        """Retrieves with the question alone, or with recent turns when it is a follow-up; a
+        follow-up that brings no words the essay lacks inherits the conversation's scope."""
         earlier = [turn.question for turn in history]
         result = self.retriever.search(question, (), k=self.settings.max_citations + 2)
-        in_scope = bool(result.passages) and result.coverage >= self.settings.scope_min_coverage
+        decision = self.scope.decide(question, result)
         follow_up = bool(earlier) and (
             not result.query_terms or len(question.split()) <= _FOLLOW_UP_MAX_WORDS
         )
@@ -191,9 +198,9 @@ class DialogueCore:
             with_history = self.retriever.search(
                 question, earlier, k=self.settings.max_citations + 2
             )
-            if with_history.passages and (in_scope or _unknown_share(result) == 0.0):
-                return with_history, True
-        return result, in_scope
+            if with_history.passages and (decision.in_scope or _unknown_share(result) == 0.0):
+                return with_history, ScopeDecision(True, f"{decision.reason}; follow-up")
+        return result, decision
 
     def _answer(
         self,
@@ -204,16 +211,10 @@ class DialogueCore:
         deadline: float,
     ) -> _Draft:
         started = time.perf_counter()
-        search, in_scope = self._search(question, history)
+        search, scope = self._search(question, history)
         retrieval_ms = (time.perf_counter() - started) * 1000
-        verdicts.append(
-            Verdict(
-                check="scope",
-                passed=in_scope,
-                detail=f"coverage {search.coverage:.2f}; matched {', '.join(search.matched_terms)}",
-            )
-        )
-        if not in_scope:
+        verdicts.append(Verdict(check="scope", passed=scope.in_scope, detail=scope.reason))
+        if not scope.in_scope:
             reply = Reply(text=self._render("refusal"), refused=True)
             reply.timings.retrieval_ms = retrieval_ms
             return _Draft(reply, self._trace(search))

@@ -50,6 +50,8 @@ class SearchResult:
     matched_terms: tuple[str, ...]
     query_terms: tuple[str, ...]
     history: tuple[str, ...] = ()
+    # The largest share of the question's information that one ranked passage holds.
+    passage_coverage: float = 0.0
 
 
 class Retriever(Protocol):
@@ -93,6 +95,9 @@ class BM25Retriever:
         self._passages = list(passages)
         self._acronyms = defined_acronyms([p.text for p in self._passages])
         corpus = [self._terms(f"{p.section}. {p.text}") for p in self._passages]
+        self._passage_terms = {
+            p.id: set(doc) for p, doc in zip(self._passages, corpus, strict=True)
+        }
         self._index = bm25s.BM25()
         self._index.index(corpus, show_progress=False)
         document_frequency: Counter[str] = Counter()
@@ -141,7 +146,21 @@ class BM25Retriever:
             ScoredPassage(self._passages[i], float(scores[i])) for i in order if scores[i] > 0
         ]
         coverage, matched = self.coverage(query_terms)
-        return SearchResult(ranked, coverage, matched, tuple(query_terms), tuple(history[-2:]))
+        return SearchResult(
+            ranked,
+            coverage,
+            matched,
+            tuple(query_terms),
+            tuple(history[-2:]),
+            max((self._share_in(query_terms, s.passage) for s in ranked), default=0.0),
+        )
+
+    def _share_in(self, query_terms: Sequence[str], passage: Passage) -> float:
+        unique = set(query_terms)
+        if not unique:
+            return 0.0
+        held = unique & self._passage_terms[passage.id]
+        return sum(self.idf(t) for t in held) / sum(self.idf(t) for t in unique)
 
     def key_sentences(self, question: str, passage: Passage, limit: int = 2) -> list[str]:
         """The passage's sentences that share the most information with the question, in essay order."""

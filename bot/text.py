@@ -128,7 +128,17 @@ _CONVERSATIONAL = frozenset(
         "wasn",
     ]
 )
-STOPWORDS = frozenset(STOPWORDS_EN) | _CONVERSATIONAL
+# Function words and pronouns: they say how a question is put, not what it is about.
+_FUNCTION_WORDS = frozenset(
+    """
+    everyone everybody anyone anybody someone somebody everything nothing nobody a about above
+    after again against all an and any as at because before below between both but by down during
+    each few for from further if in into no nor not of off on once only or other out over own same
+    such the through to too under until up while with within without write wrote written happen
+    happened happens going go went come came
+    """.split()
+)
+STOPWORDS = frozenset(STOPWORDS_EN) | _CONVERSATIONAL | _FUNCTION_WORDS
 _ABBREVIATION = re.compile(r"(?:^|[\s(\"'])(?:(?:[A-Z]\.)*[A-Z]|Mr|Mrs|Ms|Dr|St|Gen|Sen|Rep)$")
 _SENTENCE_BREAK = re.compile(r"[.!?\u2026][\"')\]]*\s+")
 

@@ -74,7 +74,7 @@ def test_no_attack_turns_the_persona_even_when_the_model_is_fully_compromised(
             failures.append(f"{attack.id}: {result.problems} -> {result.replies[-1].text!r}")
     assert failures == []
     # The layers were really tested: many attacks reached the (compromised) model.
-    assert generator.calls >= 40
+    assert generator.calls >= 20
     assert len(log.exchanges) == turns
 
 
