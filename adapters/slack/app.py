@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -112,7 +113,6 @@ class SlackBot:
             settings.rate_limit_count, settings.rate_limit_seconds
         )
         self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="slack-answer")
-        self._core_lock = threading.Lock()  # one model, one turn at a time
         self._waiting = threading.BoundedSemaphore(settings.max_waiting)
         self._pending = 0  # turns submitted and not yet answered, for the queue-depth gauge
         self._pending_lock = threading.Lock()
@@ -278,11 +278,14 @@ class SlackBot:
                 )
             first, rest = payloads[0], payloads[1:]
             ts = placeholder.get("ts")
+            # Remembered before the edit lands, so a report on the answer can never beat it.
+            if exchange is not None and ts:
+                self._answers.put(f"{message.channel}:{ts}", exchange.id)
             if ts and self._update(client, message.channel, ts, first):
                 posted: str | None = ts
             else:
                 posted = self._post(client, message, first)
-            if exchange is not None and posted:
+            if exchange is not None and posted and posted != ts:
                 self._answers.put(f"{message.channel}:{posted}", exchange.id)
             for payload in rest:
                 more = self._post(client, message, payload)
@@ -354,13 +357,16 @@ class SlackBot:
     ) -> None:
         """Runs a turn the caller reserved a waiting slot for (see `_waiting`), then frees it."""
 
+        # The deadline runs from arrival: a turn that waited for a worker gets less model time,
+        # and none at all once it has passed (the essay's quote answers alone).
+        deadline = time.monotonic() + self.core.settings.generation_deadline_s
+
         def work() -> None:
             try:
                 with request_context():
                     turn = prepare() if prepare else message
                     try:
-                        with self._core_lock:
-                            exchange = self.core.respond(turn)
+                        exchange = self.core.respond(turn, deadline=deadline)
                     except Exception:
                         logger.exception("the core failed on a Slack message")
                         self._safely(deliver, None, self.core.canned("unavailable"))
