@@ -46,6 +46,10 @@ _IDENTITY = re.compile(
   | \b(himself|yourself|in\s+person)\b[^.?!]{0,30}\b(writ|typ|answer|repl|respond|talk)
   | \b(writ|typ|answer|repl|respond)\w*\b[^.?!]{0,30}\b(himself|yourself|in\s+person)\b
   | \b(bot|ai|a\.i\.|robot|chatbot|human)\s+or\s+(a\s+)?(human|person|real|bot|ai|machine)
+  | \b(are|r)\s+(you|u)\s+(really\s+|actually\s+)?(the\s+|a\s+)?((former|ex-?|russian|real)\s+)*
+        (foreign\s+)?(minister|author|writer|diplomat|politician|statesman)\b
+  | \b(account|profile|bot|chat)\b[^.?!]{0,25}\b(run|operated|written|managed|controlled)\s+by\s+
+        (a\s+)?(human|person|real|bot|ai|machine|kozyrev|andrei|him)
   | \b(kozyrev|andrei|he|you)\b[^.?!]{0,25}\b(actually|really|personally|truly)\b[^.?!]{0,15}
         \b(writ|wrote|typ|answer|repl|respond|say|said|here|there|behind|online)
   | \b(who|what)\b[^.?!]{0,20}\b(writes|wrote|writing|types|generates|is\s+behind)\b[^.?!]{0,20}

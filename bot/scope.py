@@ -17,8 +17,10 @@ from bot.text import sentences, terms
 
 # Below this share of the question's information in one passage, the words are a coincidence...
 _TOGETHER = 0.5
-# ...unless the question names something the essay names and says nothing the essay does not.
+# ...unless the question names something the essay names: then a lower share will do, a little
+# higher when the question also uses words the essay never does.
 _TOGETHER_WITH_NAME = 0.3
+_TOGETHER_WITH_NAME_AND_NEW_WORDS = 0.4
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z'-]+")
 
 
@@ -57,7 +59,8 @@ class ScopeGate:
             return ScopeDecision(False, detail)
         if len(asked) == 1 and not (named or asked & self._subject):
             return ScopeDecision(False, f"{detail}; one common word")
-        together = search.passage_coverage >= _TOGETHER or (
-            named and not unknown and search.passage_coverage >= _TOGETHER_WITH_NAME
-        )
+        needed = _TOGETHER
+        if named:
+            needed = _TOGETHER_WITH_NAME_AND_NEW_WORDS if unknown else _TOGETHER_WITH_NAME
+        together = search.passage_coverage >= needed
         return ScopeDecision(together, detail)

@@ -32,6 +32,8 @@ def test_injection_markers(text: str) -> None:
         "Is Kozyrev himself writing these replies?",
         "Did Kozyrev actually write these answers?",
         "Who writes these replies?",
+        "Are you the former Russian foreign minister?",
+        "Is this account run by a human?",
     ],
 )
 def test_identity_questions(text: str) -> None:
@@ -48,6 +50,7 @@ def test_identity_questions(text: str) -> None:
         "Did Yeltsin really say that?",
         "What did you actually think of Clinton?",
         "Who wrote the Founding Act?",
+        "Who was the Russian foreign minister?",
     ],
 )
 def test_ordinary_questions_pass(text: str) -> None:

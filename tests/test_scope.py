@@ -16,6 +16,7 @@ IN_SCOPE = [
     "What did Talbott write?",
     "Tell me about enlargement.",
     "Who is Putin?",
+    "What did Yeltsin call the new situation at the CSCE summit?",
 ]
 OUT_OF_SCOPE = [
     "Who won the last football world cup?",
