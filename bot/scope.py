@@ -21,6 +21,9 @@ _TOGETHER = 0.5
 # higher when the question also uses words the essay never does.
 _TOGETHER_WITH_NAME = 0.3
 _TOGETHER_WITH_NAME_AND_NEW_WORDS = 0.4
+# A word the essay never uses is often the very topic ("weather" in Washington): with one, the
+# essay's vocabulary must hold clearly more of the question than the usual minimum.
+_NEW_WORDS_MARGIN = 0.15
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z'-]+")
 
 
@@ -55,7 +58,8 @@ class ScopeGate:
             f"coverage {search.coverage:.2f}, together {search.passage_coverage:.2f}, "
             f"names {'yes' if named else 'no'}, unknown {', '.join(sorted(unknown)) or 'none'}"
         )
-        if not search.passages or search.coverage < self._min_coverage:
+        minimum = self._min_coverage + (_NEW_WORDS_MARGIN if unknown else 0.0)
+        if not search.passages or search.coverage < minimum:
             return ScopeDecision(False, detail)
         if len(asked) == 1 and not (named or asked & self._subject):
             return ScopeDecision(False, f"{detail}; one common word")

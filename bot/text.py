@@ -140,6 +140,10 @@ _FUNCTION_WORDS = frozenset(
 )
 STOPWORDS = frozenset(STOPWORDS_EN) | _CONVERSATIONAL | _FUNCTION_WORDS
 _ABBREVIATION = re.compile(r"(?:^|[\s(\"'])(?:(?:[A-Z]\.)*[A-Z]|Mr|Mrs|Ms|Dr|St|Gen|Sen|Rep)$")
+_ADVERB = re.compile(
+    r"^(?:[a-z]{3,}(?:ally|ently|antly|ously|ively|ately|edly|ingly|fully|lessly|ctly|stly)"
+    r"|[a-z]{4,}ily)$"
+)
 _SENTENCE_BREAK = re.compile(r"[.!?\u2026][\"')\]]*\s+")
 
 
@@ -159,8 +163,9 @@ def words(text: str) -> list[str]:
 
 
 def terms(text: str) -> list[str]:
-    """Stemmed content words: the unit both retrieval and the grounding check count."""
-    content = [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
+    """Stemmed content words: the unit both retrieval and the grounding check count. Adverbs
+    ("eventually", "exactly") say how, not what, so they are left out like function words."""
+    content = [w for w in words(text) if w not in STOPWORDS and len(w) > 1 and not _ADVERB.match(w)]
     return list(_stemmer().stemWords(content))
 
 

@@ -45,3 +45,10 @@ def test_names_are_the_essays_capitalised_words_mid_sentence() -> None:
     found = names_in(["When in April 1992 Vaclav Havel came to Moscow. The talks failed."])
     assert {"vaclav", "havel", "moscow", "april"} <= found
     assert "talk" not in found
+
+
+def test_adverbs_and_function_words_are_not_topics() -> None:
+    from bot.text import terms
+
+    assert terms("What will the Russian people eventually do, exactly?") == ["russian", "peopl"]
+    assert terms("family monopoly ally") == ["famili", "monopoli", "alli"]
