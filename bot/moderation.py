@@ -58,6 +58,21 @@ _IDENTITY = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 
+# A yes/no question about the one answering: who or what it is (a person, a program, the author).
+_ASKS_ABOUT_SPEAKER = re.compile(r"^\s*(is|are|am|do|does|did|was|were|can|could|will)\b", re.I)
+_SPEAKER = re.compile(
+    r"\b(you|your|yourself|this|these|kozyrev|andrei)\b|\b(real|actual|former)\s+(author|minister)\b"
+    r"|\ban?\s+(human|person)\b|\b(i|we)\s+(talk|speak|chat|writ)\w*\s+(to|with)\b",
+    re.IGNORECASE,
+)
+_NATURE = re.compile(
+    r"\ban?\s+(real\s+|actual\s+|living\s+)?(human|person|robot|bot|chat\s?bot|ai|machine"
+    r"|computer|program|language\s+model)\b"
+    r"|\b(robot|bot|chat\s?bot|ai|a\.i\.|artificial|automated|generated|gpt|llm|alive|typing|typed)\b"
+    r"|\b(the|an?)\s+(real|actual)\s+(one|you|him|author|minister|kozyrev|andrei|conversation)\b"
+    r"|\breal(ly)?\s+(you|him|kozyrev|andrei)\b",
+    re.IGNORECASE,
+)
 _GREETING = re.compile(
     r"^\s*(hi|hello|hey|hiya|greetings|good\s+(morning|afternoon|evening)|howdy|yo|thanks|thank\s+you)"
     r"\b[\s!.,]*(there|andrei|kozyrev|mr\.?\s+kozyrev|sir|all|everyone)?[\s!.,:)]*$",
@@ -96,6 +111,16 @@ def sanitize(text: str) -> tuple[str, int]:
     return cleaned, len(normalized) - len(kept)
 
 
+def _about_the_speaker(text: str) -> re.Match[str] | None:
+    """A yes/no question naming the speaker and what kind of thing it might be."""
+    for sentence in re.split(r"(?<=[.?!])\s+", text):
+        if _ASKS_ABOUT_SPEAKER.match(sentence) and _SPEAKER.search(sentence):
+            nature = _NATURE.search(sentence)
+            if nature:
+                return nature
+    return None
+
+
 def _looks_like_text(text: str) -> bool:
     """Binary garbage decodes to replacement characters and symbols with hardly a letter among them."""
     letters = sum(ch.isalpha() for ch in text)
@@ -116,7 +141,7 @@ def screen(raw: str, max_chars: int) -> Screened:
     injection = _INJECTION.search(text)
     if injection:
         return Screened(text, Intent.INJECTION, stripped, f"marker: {injection.group(0)[:60]!r}")
-    identity = _IDENTITY.search(text)
+    identity = _IDENTITY.search(text) or _about_the_speaker(text)
     if identity:
         return Screened(text, Intent.IDENTITY, stripped, f"asked: {identity.group(0)[:60]!r}")
     if _GREETING.match(text):
