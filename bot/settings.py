@@ -111,5 +111,16 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in exc.errors():
             name = ".".join(str(part) for part in error["loc"]) or "settings"
-            problems.append(f"{name}: {error['msg']}")
+            problems.append(f"{_variable(name)}: {error['msg']}")
         raise ConfigurationError("Invalid settings: " + "; ".join(problems)) from None
+
+
+def _variable(field: str) -> str:
+    """The environment variable a user sets for a field, so the message says what to fix."""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    if isinstance(alias, str):
+        return alias
+    return f"PERSONABOT_{field.upper()}" if info else field

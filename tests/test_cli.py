@@ -58,7 +58,9 @@ def test_missing_and_corrupt_model(tmp_path: Path) -> None:
 
 
 def test_bad_settings_and_knowledge(tmp_path: Path) -> None:
-    assert_clean_failure(run(["ask", "Why NATO?"], tmp_path, PERSONABOT_N_CTX="lots"), "n_ctx")
+    assert_clean_failure(
+        run(["ask", "Why NATO?"], tmp_path, PERSONABOT_N_CTX="lots"), "PERSONABOT_N_CTX"
+    )
     assert_clean_failure(
         run(["ask", "Why NATO?"], tmp_path, PERSONABOT_KNOWLEDGE_DIR=str(tmp_path)), "metadata"
     )
