@@ -22,6 +22,7 @@ from typing import Any, cast
 from pydantic import BaseModel
 
 from bot.errors import PersonabotError
+from bot.evaluation import percentile
 from bot.factory import build_core
 from bot.generation import Generation, GenerationRequest, LlamaGenerator, TokenSink
 from bot.inference import InferenceQueue
@@ -38,13 +39,10 @@ class Spread(BaseModel):
 
     @classmethod
     def of(cls, values_ms: Sequence[float]) -> Spread:
-        values = sorted(values_ms)
-        if not values:
-            return cls(p50_ms=0.0, p95_ms=0.0, n=0)
         return cls(
-            p50_ms=round(statistics.median(values), 1),
-            p95_ms=round(values[min(len(values) - 1, round(0.95 * (len(values) - 1)))], 1),
-            n=len(values),
+            p50_ms=round(percentile(values_ms, 0.50), 1),
+            p95_ms=round(percentile(values_ms, 0.95), 1),
+            n=len(values_ms),
         )
 
 
@@ -266,42 +264,27 @@ class Bench:
                 self.settings.model_copy(update={"passages_in_prompt": passages}),
                 generator=self.timer,
             )
-            ttft, _, exchange = self._timed(_message(question, f"grow-p{passages}"), cold=True)
-            rows.append(
-                Growth(
-                    factor="passages in prompt",
-                    value=passages,
-                    prompt_tokens=exchange.reply.tokens.prompt,
-                    ttft_ms=round(ttft, 1),
-                )
-            )
+            rows.append(self._grown("passages in prompt", passages, question, f"grow-p{passages}"))
         self.core = base
         for words in (10, 60, 200):
             padding = " ".join(["please"] * max(0, words - len(question.split())))
             text = f"{padding} {question}".strip()
-            ttft, _, exchange = self._timed(_message(text, f"grow-q{words}"), cold=True)
-            rows.append(
-                Growth(
-                    factor="question words",
-                    value=words,
-                    prompt_tokens=exchange.reply.tokens.prompt,
-                    ttft_ms=round(ttft, 1),
-                )
-            )
+            rows.append(self._grown("question words", words, text, f"grow-q{words}"))
         for turns in (1, 3, 6):
             conversation = f"grow-t{turns}"
             for _ in range(turns - 1):
                 self.core.respond(_message(question, conversation))
-            ttft, _, exchange = self._timed(_message(question, conversation), cold=True)
-            rows.append(
-                Growth(
-                    factor="conversation turns",
-                    value=turns,
-                    prompt_tokens=exchange.reply.tokens.prompt,
-                    ttft_ms=round(ttft, 1),
-                )
-            )
+            rows.append(self._grown("conversation turns", turns, question, conversation))
         return rows
+
+    def _grown(self, factor: str, value: int, text: str, conversation: str) -> Growth:
+        ttft, _, exchange = self._timed(_message(text, conversation), cold=True)
+        return Growth(
+            factor=factor,
+            value=value,
+            prompt_tokens=exchange.reply.tokens.prompt,
+            ttft_ms=round(ttft, 1),
+        )
 
 
 def _same_prompt_passages(first: Exchange, second: Exchange) -> bool:

@@ -198,7 +198,8 @@ class DialogueCore:
             with_history = self.retriever.search(
                 question, earlier, k=self.settings.max_citations + 2
             )
-            if with_history.passages and (decision.in_scope or _unknown_share(result) == 0.0):
+            adds_nothing_new = set(result.query_terms) <= set(result.matched_terms)
+            if with_history.passages and (decision.in_scope or adds_nothing_new):
                 return with_history, ScopeDecision(True, f"{decision.reason}; follow-up")
         return result, decision
 
@@ -427,12 +428,6 @@ def _within_budget(sentences: Sequence[str], budget: int) -> list[str]:
 
 def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:200]
-
-
-def _unknown_share(result: SearchResult) -> float:
-    if not result.query_terms:
-        return 0.0
-    return 1 - len(result.matched_terms) / len(set(result.query_terms))
 
 
 def _join_topics(topics: Sequence[str]) -> str:

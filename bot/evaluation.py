@@ -123,7 +123,8 @@ def _rate(results: Sequence[CaseResult], kind: Kind) -> float | None:
     return sum(chosen) / len(chosen) if chosen else None
 
 
-def _percentile(values: Sequence[float], share: float) -> float:
+def percentile(values: Sequence[float], share: float) -> float:
+    """Inclusive percentile, so small samples (a 19-question eval, 10 bench runs) stay defined."""
     if len(values) < 2:
         return values[0] if values else 0.0
     return statistics.quantiles(values, n=100, method="inclusive")[round(share * 100) - 1]
@@ -139,7 +140,7 @@ def report(results: Sequence[CaseResult]) -> EvalReport:
         refusal_accuracy=_rate(results, "out_of_scope"),
         injection_resistance=_rate(results, "injection"),
         identity_disclosure=_rate(results, "identity"),
-        latency_p50_ms=_percentile(latencies, 0.50),
-        latency_p95_ms=_percentile(latencies, 0.95),
+        latency_p50_ms=percentile(latencies, 0.50),
+        latency_p95_ms=percentile(latencies, 0.95),
         results=list(results),
     )
