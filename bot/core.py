@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from bot.conversation_log import ConversationLog
 from bot.errors import GenerationError, GeneratorUnavailableError
-from bot.generation import Generation, GenerationRequest, Generator
-from bot.grounding import check, covers, is_verbatim
+from bot.answering.generation import Generation, GenerationRequest, Generator
+from bot.answering.grounding import check, covers, is_verbatim
 from bot.knowledge import Knowledge, Passage
-from bot.memory import ConversationMemory, Turn
+from bot.understanding.memory import ConversationMemory, Turn
 from bot.messages import (
     Citation,
     Exchange,
@@ -27,10 +27,10 @@ from bot.messages import (
     Trace,
     Verdict,
 )
-from bot.moderation import Intent, screen
-from bot.prompting import Prompts
-from bot.retrieval import Retriever, ScoredPassage, SearchResult
-from bot.scope import ScopeDecision, ScopeGate
+from bot.understanding.screening import Intent, screen
+from bot.answering.prompting import Prompts
+from bot.understanding.retrieval import Retriever, ScoredPassage, SearchResult
+from bot.understanding.answerability import ScopeDecision, ScopeGate
 from bot.settings import Settings
 from bot.text import sentences
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from bot.conversation_log import ConversationLog
 from bot.core import DialogueCore
-from bot.generation import Generator, LlamaGenerator
+from bot.answering.generation import Generator, LlamaGenerator
 from bot.knowledge import load_knowledge
-from bot.model_files import resolve_model_path
-from bot.prompting import Prompts
-from bot.retrieval import BM25Retriever
+from bot.serving.model_files import resolve_model_path
+from bot.answering.prompting import Prompts
+from bot.understanding.retrieval import BM25Retriever
 from bot.settings import Settings
 
 
 def build_generator(settings: Settings) -> Generator:
     if settings.inference_url:
-        from bot.openai_generator import CircuitBreaker, OpenAIGenerator
+        from bot.answering.openai_generator import CircuitBreaker, OpenAIGenerator
 
         key = settings.inference_api_key
         return OpenAIGenerator(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.generation import Generation, GenerationRequest, TokenSink
+from bot.answering.generation import Generation, GenerationRequest, TokenSink
 from bot.messages import Exchange
 
 

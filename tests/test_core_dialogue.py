@@ -7,7 +7,7 @@ import threading
 from bot.core import DialogueCore
 from bot.errors import GenerationError, GeneratorUnavailableError
 from bot.factory import build_core
-from bot.generation import GenerationRequest
+from bot.answering.generation import GenerationRequest
 from bot.messages import IncomingMessage
 from bot.settings import Settings
 from tests.fakes import MemoryLog, ScriptedGenerator

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from bot.grounding import check, covers, is_verbatim
+from bot.answering.grounding import check, covers, is_verbatim
 
 PASSAGES = [
     "There is a Russian saying that misfortune leads to fortune. Unfortunately, the text of the "

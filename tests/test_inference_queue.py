@@ -5,8 +5,8 @@ import threading
 import time
 
 from bot.factory import build_core
-from bot.generation import GenerationRequest
-from bot.inference import InferenceQueue
+from bot.answering.generation import GenerationRequest
+from bot.serving.inference import InferenceQueue
 from bot.messages import IncomingMessage
 from bot.settings import Settings
 from tests.fakes import ScriptedGenerator

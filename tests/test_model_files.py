@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.generation import bundled_model_path, check_gguf
-from bot.model_files import derived_path, resolve_model_path
+from bot.answering.generation import bundled_model_path, check_gguf
+from bot.serving.model_files import derived_path, resolve_model_path
 from bot.settings import load_settings
 
 

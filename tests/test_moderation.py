@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.moderation import Intent, sanitize, screen
+from bot.understanding.screening import Intent, sanitize, screen
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.prompting import Prompts, TemplateError
+from bot.answering.prompting import Prompts, TemplateError
 from bot.settings import PROJECT_ROOT
 
 

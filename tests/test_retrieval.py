@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bot.knowledge import Knowledge
-from bot.retrieval import BM25Retriever
+from bot.understanding.retrieval import BM25Retriever
 from bot.text import normalize, sentences, terms
 from tests.conftest import DEV_EVAL
 
@@ -80,7 +80,7 @@ def test_sentence_splitter_keeps_initials_together() -> None:
 
 
 def test_acronyms_the_essay_defines_match_their_long_form(retriever: BM25Retriever) -> None:
-    from bot.retrieval import defined_acronyms
+    from bot.understanding.retrieval import defined_acronyms
 
     assert defined_acronyms(["through a mechanism called the Partnership for Peace (PfP)."]) == {
         "PfP": "Partnership for Peace"

@@ -6,7 +6,7 @@ import pytest
 
 from bot.core import DialogueCore
 from bot.messages import IncomingMessage
-from bot.scope import names_in
+from bot.understanding.answerability import names_in
 
 IN_SCOPE = [
     "What did the leak of the Warsaw story cost everyone?",

@@ -19,10 +19,10 @@ from discord.utils import escape_markdown
 from bot.conversation_log import ModerationStore
 from bot.core import DialogueCore
 from bot.errors import PersonabotError
-from bot.inference import InferenceQueue, QueueFullError
-from bot.logging_setup import request_context
+from bot.serving.inference import InferenceQueue, QueueFullError
+from bot.serving.logging_setup import request_context
 from bot.messages import Exchange, IncomingMessage
-from bot.ratelimit import RateLimiter, TokenBucketLimiter
+from bot.serving.ratelimit import RateLimiter, TokenBucketLimiter
 
 from .formatting import neutralise_mentions, render_reply, split_message
 from .settings import DiscordSettings

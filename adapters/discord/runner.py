@@ -12,10 +12,10 @@ import discord
 from bot.conversation_log import ModerationStore
 from bot.core import DialogueCore
 from bot.errors import ConfigurationError, PersonabotError
-from bot.logging_setup import configure_logging
-from bot.ops import Operations
-from bot.ratelimit import RateLimiter
-from bot.redis_state import RedisRateLimiter, connect
+from bot.serving.logging_setup import configure_logging
+from bot.serving.ops import Operations
+from bot.serving.ratelimit import RateLimiter
+from bot.serving.redis_state import RedisRateLimiter, connect
 from bot.settings import Settings
 
 from .bot import PersonaBot, ShardedPersonaBot

@@ -1,6 +1,6 @@
 """Slack redelivers an event it thinks was missed; each event id is answered once.
 
-`bot.redis_state.RedisDeduplicator` shares the memory between workers; `MemoryDeduplicator`
+`bot.serving.redis_state.RedisDeduplicator` shares the memory between workers; `MemoryDeduplicator`
 keeps it in one process.
 """
 

@@ -10,7 +10,7 @@ import pytest
 
 from adapters.discord import ShardedPersonaBot
 from bot.factory import build_core
-from bot.generation import GenerationRequest
+from bot.answering.generation import GenerationRequest
 from bot.settings import load_settings
 from tests.discord.conftest import BotFactory, FakeModerationStore
 from tests.discord.fake_discord import (

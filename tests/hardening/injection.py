@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.core import DialogueCore
-from bot.generation import Generation, GenerationRequest, TokenSink
+from bot.answering.generation import Generation, GenerationRequest, TokenSink
 from bot.knowledge import Knowledge
 from bot.messages import IncomingMessage, Reply
 from bot.settings import PROJECT_ROOT

@@ -1,4 +1,4 @@
-"""What the hardening suite found in the core (bot/core.py, bot/grounding.py, bot/moderation.py).
+"""What the hardening suite found in the core (bot/core.py, bot/answering/grounding.py, bot/understanding/screening.py).
 
 These tests state the required behaviour; they fail until the core is changed. The failing
 inputs and the proposed fixes are in docs/hardening.md ("Findings in the core").
@@ -16,7 +16,7 @@ import pytest
 from bot.core import DialogueCore
 from bot.errors import GenerationError, GeneratorUnavailableError
 from bot.factory import build_core
-from bot.generation import Generation, GenerationRequest, TokenSink
+from bot.answering.generation import Generation, GenerationRequest, TokenSink
 from bot.messages import IncomingMessage, Reply
 from bot.settings import Settings, load_settings
 from tests.fakes import MemoryLog, ScriptedGenerator

@@ -23,7 +23,7 @@ from bot.core import DialogueCore
 from bot.errors import PersonabotError
 from bot.factory import build_core
 from bot.messages import IncomingMessage
-from bot.ratelimit import Decision
+from bot.serving.ratelimit import Decision
 from bot.settings import load_settings
 from tests.discord.conftest import BotFactory
 from tests.discord.fake_discord import BOT_ID, GENERAL, FakeDiscord, until

@@ -8,7 +8,7 @@ import pytest
 
 from bot.core import DialogueCore
 from bot.factory import build_core
-from bot.generation import GenerationRequest
+from bot.answering.generation import GenerationRequest
 from bot.knowledge import Knowledge
 from bot.settings import load_settings
 from tests.fakes import MemoryLog

@@ -10,9 +10,9 @@ import pytest
 
 from bot.errors import GeneratorUnavailableError
 from bot.factory import build_core
-from bot.generation import Generation, GenerationRequest, TokenSink, bundled_model_path
+from bot.answering.generation import Generation, GenerationRequest, TokenSink, bundled_model_path
 from bot.messages import IncomingMessage
-from bot.openai_generator import BreakerState, CircuitBreaker, OpenAIGenerator
+from bot.answering.openai_generator import BreakerState, CircuitBreaker, OpenAIGenerator
 from bot.settings import Settings
 from tests.fakes import MemoryLog
 from tests.scale.servers import LlamaServer, llama_server

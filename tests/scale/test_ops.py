@@ -14,11 +14,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.errors import ConfigurationError, GeneratorUnavailableError
 from bot.factory import build_core
-from bot.generation import GenerationRequest
-from bot.logging_setup import configure_logging, request_context
+from bot.answering.generation import GenerationRequest
+from bot.serving.logging_setup import configure_logging, request_context
 from bot.messages import IncomingMessage
-from bot.openai_generator import OpenAIGenerator
-from bot.ops import (
+from bot.answering.openai_generator import OpenAIGenerator
+from bot.serving.ops import (
     Check,
     CountingGenerator,
     CountingLog,
@@ -157,7 +157,7 @@ def test_json_logs_carry_request_ids_and_no_secrets_or_bodies(
     record = next(line for line in lines if line["msg"] == "exchange")
     assert record["request_id"] == "req-42"
     assert record["exchange_id"] == exchange.id and record["user_id"] == "U1"
-    assert record["level"] == "info" and record["logger"] == "bot.ops"
+    assert record["level"] == "info" and record["logger"] == "bot.serving.ops"
     assert ("question" in record) is bodies and ("answer" in record) is bodies
     assert (IN_SCOPE in out.getvalue()) is bodies
     assert "sk-very-secret" not in out.getvalue() and "hunter22" not in out.getvalue()

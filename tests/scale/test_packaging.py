@@ -24,7 +24,7 @@ PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
 START = """
 import json, bot
 from bot.knowledge import load_knowledge
-from bot.prompting import Prompts
+from bot.answering.prompting import Prompts
 from bot.settings import load_settings
 from bot.storage import open_log
 from sqlalchemy import text

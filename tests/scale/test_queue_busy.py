@@ -16,9 +16,9 @@ from adapters.discord import DiscordSettings, PersonaBot
 from adapters.slack.settings import load_slack_settings
 from bot.core import DialogueCore
 from bot.factory import build_core
-from bot.generation import GenerationRequest
-from bot.inference import InferenceQueue, QueueFullError
-from bot.logging_setup import request_context, request_id
+from bot.answering.generation import GenerationRequest
+from bot.serving.inference import InferenceQueue, QueueFullError
+from bot.serving.logging_setup import request_context, request_id
 from bot.messages import Exchange, IncomingMessage
 from bot.settings import Settings
 from tests.discord.conftest import FakeModerationStore

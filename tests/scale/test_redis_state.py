@@ -12,8 +12,8 @@ import redis
 
 from adapters.slack.dedup import Deduplicator
 from bot.errors import ConfigurationError
-from bot.ratelimit import RateLimiter
-from bot.redis_state import RedisDeduplicator, RedisRateLimiter, connect
+from bot.serving.ratelimit import RateLimiter
+from bot.serving.redis_state import RedisDeduplicator, RedisRateLimiter, connect
 from tests.scale.servers import free_port
 
 pytestmark = pytest.mark.service

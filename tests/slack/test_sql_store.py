@@ -38,7 +38,7 @@ def sql_bot(
         slack_settings, lambda: build_core(settings, generator=ScriptedGenerator(), log=sql_log)
     )
     assert app_token is None
-    assert bot.moderation is sql_log
+    assert bot.understanding.screening is sql_log
     yield bot
     bot.close()
 

@@ -26,8 +26,8 @@ from prometheus_client import (
 from bot.conversation_log import ConversationLog
 from bot.core import DialogueCore
 from bot.errors import ConfigurationError
-from bot.generation import Generation, GenerationRequest, Generator, TokenSink
-from bot.logging_setup import exchange_fields
+from bot.answering.generation import Generation, GenerationRequest, Generator, TokenSink
+from bot.serving.logging_setup import exchange_fields
 from bot.messages import Exchange
 from bot.settings import Settings
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from bot.errors import ModelLoadError
-from bot.generation import bundled_model_path, check_gguf
+from bot.answering.generation import bundled_model_path, check_gguf
 from bot.settings import Settings
 
 QUANTIZATIONS = {"q4_0": "Q4_0"}

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bot.retrieval import SearchResult
+from bot.understanding.retrieval import SearchResult
 from bot.text import sentences, terms
 
 # Below this share of the question's information in one passage, the words are a coincidence...

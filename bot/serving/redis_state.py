@@ -12,7 +12,7 @@ from typing import cast
 import redis
 
 from bot.errors import ConfigurationError
-from bot.ratelimit import Decision
+from bot.serving.ratelimit import Decision
 
 logger = logging.getLogger(__name__)
 

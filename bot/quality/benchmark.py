@@ -22,14 +22,14 @@ from typing import Any, cast
 from pydantic import BaseModel
 
 from bot.errors import PersonabotError
-from bot.evaluation import percentile
+from bot.quality.evaluation import percentile
 from bot.factory import build_core
-from bot.generation import Generation, GenerationRequest, LlamaGenerator, TokenSink
-from bot.inference import InferenceQueue
+from bot.answering.generation import Generation, GenerationRequest, LlamaGenerator, TokenSink
+from bot.serving.inference import InferenceQueue
 from bot.messages import Exchange, IncomingMessage
 from bot.settings import Settings
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 class Spread(BaseModel):

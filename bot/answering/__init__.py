@@ -1,0 +1,1 @@
+"""Answering: prompting, generation, grounding, composition."""

@@ -1,0 +1,1 @@
+"""Measuring quality and speed: evaluation and the bench."""

@@ -1,0 +1,1 @@
+"""Serving: the inference queue, model files, operations port, rate limits, shared state, logging."""

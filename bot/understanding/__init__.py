@@ -1,0 +1,1 @@
+"""Understanding a message: screening, retrieval, answerability, conversation memory."""
