@@ -21,6 +21,7 @@ from bot.messages import (
     Exchange,
     IncomingMessage,
     Reply,
+    ReplyKind,
     RetrievedPassage,
     Timings,
     TokenCounts,
@@ -45,13 +46,21 @@ _MIN_GENERATION_S = 0.5
 
 # Intents answered from a template without retrieval or the model, and whether each is a refusal
 # (the identity disclosure declines to speak as the real person, so it counts as one).
-_CANNED: dict[Intent, tuple[str, bool]] = {
-    Intent.EMPTY: ("empty", True),
-    Intent.TOO_LONG: ("too_long", True),
-    Intent.NOT_TEXT: ("not_text", True),
-    Intent.INJECTION: ("injection", True),
-    Intent.IDENTITY: ("identity", True),
-    Intent.GREETING: ("greeting", True),
+_CANNED: dict[Intent, tuple[str, bool, ReplyKind]] = {
+    Intent.EMPTY: ("empty", True, ReplyKind.EMPTY),
+    Intent.TOO_LONG: ("too_long", True, ReplyKind.TOO_LONG),
+    Intent.NOT_TEXT: ("not_text", True, ReplyKind.NOT_TEXT),
+    Intent.INJECTION: ("injection", True, ReplyKind.INJECTION),
+    Intent.IDENTITY: ("identity", False, ReplyKind.IDENTITY),
+    Intent.GREETING: ("greeting", False, ReplyKind.GREETING),
+}
+# Adapter-side canned replies (rate limits, a full queue, a model that is down) and their kinds.
+_ADAPTER_KINDS: dict[str, ReplyKind] = {
+    "slow_down": ReplyKind.RATE_LIMITED,
+    "too_long": ReplyKind.TOO_LONG,
+    "busy": ReplyKind.BUSY,
+    "unavailable": ReplyKind.UNAVAILABLE,
+    "greeting": ReplyKind.GREETING,
 }
 
 
@@ -137,8 +146,10 @@ class DialogueCore:
             verdicts[0].detail = f"{screened.intent}: {screened.detail}"
         key = message.conversation_key()
         if screened.intent in _CANNED:
-            template, refused = _CANNED[screened.intent]
-            draft = _Draft(Reply(text=self._render(template), refused=refused), self._trace())
+            template, refused, kind = _CANNED[screened.intent]
+            draft = _Draft(
+                Reply(text=self._render(template), refused=refused, kind=kind), self._trace()
+            )
         else:
             draft = self._answer(
                 screened.text, self.memory.history(key), verdicts, on_text, deadline
@@ -169,6 +180,20 @@ class DialogueCore:
     def canned(self, template: str, **values: object) -> str:
         """In-voice texts adapters need (slow down, unavailable), rendered with the persona's facts."""
         return self._render(template, **values)
+
+    def record_canned(self, message: IncomingMessage, template: str, **values: object) -> Exchange:
+        """An adapter's canned reply (slow down, busy, unavailable, too long), logged as an
+        exchange so that it can be reported and counted like any other reply."""
+        kind = _ADAPTER_KINDS.get(template, ReplyKind.UNAVAILABLE)
+        reply = Reply(
+            text=self._render(template, **values),
+            refused=kind is not ReplyKind.GREETING,
+            kind=kind,
+            moderation=[Verdict(check="adapter", passed=False, detail=template)],
+        )
+        exchange = Exchange(message=message, reply=reply, trace=self._trace())
+        self._record(exchange)
+        return exchange
 
     def _render(self, template: str, **values: object) -> str:
         return self.prompts.render(template, **{**self._persona, **values})
@@ -216,7 +241,7 @@ class DialogueCore:
         retrieval_ms = (time.perf_counter() - started) * 1000
         verdicts.append(Verdict(check="scope", passed=scope.in_scope, detail=scope.reason))
         if not scope.in_scope:
-            reply = Reply(text=self._render("refusal"), refused=True)
+            reply = Reply(text=self._render("refusal"), refused=True, kind=ReplyKind.OUT_OF_SCOPE)
             reply.timings.retrieval_ms = retrieval_ms
             return _Draft(reply, self._trace(search))
 
@@ -262,7 +287,7 @@ class DialogueCore:
             generation = self._generate(request, streamer)
         except GeneratorUnavailableError as exc:
             verdicts.append(Verdict(check="generation", passed=False, detail=_describe(exc)))
-            reply = Reply(text=self._render("unavailable"), refused=True)
+            reply = Reply(text=self._render("unavailable"), refused=True, kind=ReplyKind.UNAVAILABLE)
             reply.timings.retrieval_ms = retrieval_ms
             return _Draft(reply, self._trace(search, f"{system}\n\n{user}"))
         except (GenerationError, TimeoutError) as exc:  # the essay's own words answer without it

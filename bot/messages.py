@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 from uuid import uuid4
 
@@ -10,9 +11,15 @@ from pydantic import BaseModel, Field
 
 
 class IncomingMessage(BaseModel):
-    """One user turn as an adapter hands it to the core."""
+    """One user turn as an adapter hands it to the core.
+
+    `text` is plain text (the adapter has turned mentions into names and dropped links and
+    markup); `raw_text` is what the platform delivered, kept for the log. `thread` names the
+    conversation: a Slack thread, a Discord thread or reply chain's root; "" for a DM or channel.
+    """
 
     text: str
+    raw_text: str | None = None
     platform: str = "local"
     tenant: str = "local"
     channel: str = "terminal"
@@ -21,9 +28,9 @@ class IncomingMessage(BaseModel):
     user_name: str = "you"
     received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
-    def conversation_key(self) -> tuple[str, str, str, str, str]:
-        """Memory is kept per user within a channel or thread, so `/forget` only clears the caller's."""
-        return (self.platform, self.tenant, self.channel, self.thread or "", self.user_id)
+    def conversation_key(self) -> tuple[str, str, str, str]:
+        """A conversation is its thread (or channel), shared by everyone in it, not one user's."""
+        return (self.platform, self.tenant, self.channel, self.thread or "")
 
 
 class Citation(BaseModel):
@@ -53,10 +60,28 @@ class TokenCounts(BaseModel):
     completion: int = 0
 
 
+class ReplyKind(StrEnum):
+    """What kind of reply this is, so stats and filters can tell a refusal from a greeting."""
+
+    ANSWER = "answer"
+    NOT_DIRECT = "not_direct"  # the essay does not say it directly; the closest passage is cited
+    OUT_OF_SCOPE = "out_of_scope"
+    INJECTION = "injection"
+    IDENTITY = "identity"
+    GREETING = "greeting"
+    EMPTY = "empty"
+    TOO_LONG = "too_long"
+    NOT_TEXT = "not_text"
+    RATE_LIMITED = "rate_limited"
+    BUSY = "busy"
+    UNAVAILABLE = "unavailable"
+
+
 class Reply(BaseModel):
     """What the persona says, with everything needed to show and audit it."""
 
     text: str
+    kind: ReplyKind = ReplyKind.ANSWER
     citations: list[Citation] = Field(default_factory=list)
     refused: bool = False
     grounded: bool = False
