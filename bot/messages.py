@@ -82,6 +82,8 @@ class Reply(BaseModel):
 
     text: str
     kind: ReplyKind = ReplyKind.ANSWER
+    # How many sentences the model wrote that survived grounding and reached the reply.
+    model_sentences: int = 0
     citations: list[Citation] = Field(default_factory=list)
     refused: bool = False
     grounded: bool = False
