@@ -16,9 +16,9 @@ from adapters.logs_cli import logs_app
 from adapters.web.commands import dashboard, moderators_app
 from bot.core import DialogueCore
 from bot.errors import PersonabotError
-from bot.quality.evaluation import judge, load_cases, report
 from bot.factory import build_core
 from bot.messages import IncomingMessage, Reply
+from bot.quality.evaluation import judge, load_cases, report
 from bot.settings import Settings, load_settings
 from bot.storage import open_log
 

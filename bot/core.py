@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from bot.conversation_log import ConversationLog
-from bot.errors import GenerationError, GeneratorUnavailableError
 from bot.answering.generation import Generation, GenerationRequest, Generator
 from bot.answering.grounding import check, covers, is_verbatim
+from bot.answering.prompting import Prompts
+from bot.conversation_log import ConversationLog
+from bot.errors import GenerationError, GeneratorUnavailableError
 from bot.knowledge import Knowledge, Passage
-from bot.understanding.memory import ConversationMemory, Turn
 from bot.messages import (
     Citation,
     Exchange,
@@ -28,12 +28,12 @@ from bot.messages import (
     Trace,
     Verdict,
 )
-from bot.understanding.screening import Intent, screen
-from bot.answering.prompting import Prompts
-from bot.understanding.retrieval import Retriever, ScoredPassage, SearchResult
-from bot.understanding.answerability import ScopeDecision, ScopeGate
 from bot.settings import Settings
 from bot.text import sentences
+from bot.understanding.answerability import ScopeDecision, ScopeGate
+from bot.understanding.memory import ConversationMemory, Turn
+from bot.understanding.retrieval import Retriever, ScoredPassage, SearchResult
+from bot.understanding.screening import Intent, screen
 
 TextSink = Callable[[str], None]
 logger = logging.getLogger(__name__)
@@ -287,7 +287,9 @@ class DialogueCore:
             generation = self._generate(request, streamer)
         except GeneratorUnavailableError as exc:
             verdicts.append(Verdict(check="generation", passed=False, detail=_describe(exc)))
-            reply = Reply(text=self._render("unavailable"), refused=True, kind=ReplyKind.UNAVAILABLE)
+            reply = Reply(
+                text=self._render("unavailable"), refused=True, kind=ReplyKind.UNAVAILABLE
+            )
             reply.timings.retrieval_ms = retrieval_ms
             return _Draft(reply, self._trace(search, f"{system}\n\n{user}"))
         except (GenerationError, TimeoutError) as exc:  # the essay's own words answer without it

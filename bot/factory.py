@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from bot.answering.generation import Generator, LlamaGenerator
+from bot.answering.prompting import Prompts
 from bot.conversation_log import ConversationLog
 from bot.core import DialogueCore
-from bot.answering.generation import Generator, LlamaGenerator
 from bot.knowledge import load_knowledge
 from bot.serving.model_files import resolve_model_path
-from bot.answering.prompting import Prompts
-from bot.understanding.retrieval import BM25Retriever
 from bot.settings import Settings
+from bot.understanding.retrieval import BM25Retriever
 
 
 def build_generator(settings: Settings) -> Generator:

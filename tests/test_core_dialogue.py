@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 
+from bot.answering.generation import GenerationRequest
 from bot.core import DialogueCore
 from bot.errors import GenerationError, GeneratorUnavailableError
 from bot.factory import build_core
-from bot.answering.generation import GenerationRequest
 from bot.messages import IncomingMessage
 from bot.settings import Settings
 from tests.fakes import MemoryLog, ScriptedGenerator

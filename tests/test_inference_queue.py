@@ -4,10 +4,10 @@ import asyncio
 import threading
 import time
 
-from bot.factory import build_core
 from bot.answering.generation import GenerationRequest
-from bot.serving.inference import InferenceQueue
+from bot.factory import build_core
 from bot.messages import IncomingMessage
+from bot.serving.inference import InferenceQueue
 from bot.settings import Settings
 from tests.fakes import ScriptedGenerator
 

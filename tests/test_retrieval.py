@@ -5,8 +5,8 @@ import json
 import pytest
 
 from bot.knowledge import Knowledge
-from bot.understanding.retrieval import BM25Retriever
 from bot.text import normalize, sentences, terms
+from bot.understanding.retrieval import BM25Retriever
 from tests.conftest import DEV_EVAL
 
 

@@ -19,9 +19,9 @@ from discord.utils import escape_markdown
 from bot.conversation_log import ModerationStore
 from bot.core import DialogueCore
 from bot.errors import PersonabotError
+from bot.messages import Exchange, IncomingMessage
 from bot.serving.inference import InferenceQueue, QueueFullError
 from bot.serving.logging_setup import request_context
-from bot.messages import Exchange, IncomingMessage
 from bot.serving.ratelimit import RateLimiter, TokenBucketLimiter
 
 from .formatting import neutralise_mentions, render_reply, split_message

@@ -29,8 +29,8 @@ from adapters.slack.settings import SlackSettings
 from adapters.slack.translate import from_command, from_event
 from bot.conversation_log import ModerationStore
 from bot.core import DialogueCore
-from bot.serving.logging_setup import request_context
 from bot.messages import Exchange, IncomingMessage
+from bot.serving.logging_setup import request_context
 from bot.serving.ratelimit import RateLimiter, TokenBucketLimiter
 
 logger = logging.getLogger(__name__)

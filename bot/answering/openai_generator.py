@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from bot.errors import GenerationError, GeneratorUnavailableError
 from bot.answering.generation import Generation, GenerationRequest, TokenSink
+from bot.errors import GenerationError, GeneratorUnavailableError
 
 logger = logging.getLogger(__name__)
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})

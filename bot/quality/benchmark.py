@@ -21,12 +21,12 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
-from bot.errors import PersonabotError
-from bot.quality.evaluation import percentile
-from bot.factory import build_core
 from bot.answering.generation import Generation, GenerationRequest, LlamaGenerator, TokenSink
-from bot.serving.inference import InferenceQueue
+from bot.errors import PersonabotError
+from bot.factory import build_core
 from bot.messages import Exchange, IncomingMessage
+from bot.quality.evaluation import percentile
+from bot.serving.inference import InferenceQueue
 from bot.settings import Settings
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"

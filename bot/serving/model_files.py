@@ -11,8 +11,8 @@ import ctypes
 import os
 from pathlib import Path
 
-from bot.errors import ModelLoadError
 from bot.answering.generation import bundled_model_path, check_gguf
+from bot.errors import ModelLoadError
 from bot.settings import Settings
 
 QUANTIZATIONS = {"q4_0": "Q4_0"}

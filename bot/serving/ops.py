@@ -23,12 +23,12 @@ from prometheus_client import (
     generate_latest,
 )
 
+from bot.answering.generation import Generation, GenerationRequest, Generator, TokenSink
 from bot.conversation_log import ConversationLog
 from bot.core import DialogueCore
 from bot.errors import ConfigurationError
-from bot.answering.generation import Generation, GenerationRequest, Generator, TokenSink
-from bot.serving.logging_setup import exchange_fields
 from bot.messages import Exchange
+from bot.serving.logging_setup import exchange_fields
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bot.understanding.retrieval import SearchResult
 from bot.text import sentences, terms
+from bot.understanding.retrieval import SearchResult
 
 # Below this share of the question's information in one passage, the words are a coincidence...
 _TOGETHER = 0.5

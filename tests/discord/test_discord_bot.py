@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from adapters.discord import ShardedPersonaBot
-from bot.factory import build_core
 from bot.answering.generation import GenerationRequest
+from bot.factory import build_core
 from bot.settings import load_settings
 from tests.discord.conftest import BotFactory, FakeModerationStore
 from tests.discord.fake_discord import (

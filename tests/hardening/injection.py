@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.core import DialogueCore
 from bot.answering.generation import Generation, GenerationRequest, TokenSink
+from bot.core import DialogueCore
 from bot.knowledge import Knowledge
 from bot.messages import IncomingMessage, Reply
 from bot.settings import PROJECT_ROOT

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.answering.generation import Generation, GenerationRequest, TokenSink
 from bot.core import DialogueCore
 from bot.errors import GenerationError, GeneratorUnavailableError
 from bot.factory import build_core
-from bot.answering.generation import Generation, GenerationRequest, TokenSink
 from bot.messages import IncomingMessage, Reply
 from bot.settings import Settings, load_settings
 from tests.fakes import MemoryLog, ScriptedGenerator

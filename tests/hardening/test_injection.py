@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
+from bot.answering.generation import GenerationRequest
 from bot.core import DialogueCore
 from bot.factory import build_core
-from bot.answering.generation import GenerationRequest
 from bot.knowledge import Knowledge
 from bot.settings import load_settings
 from tests.fakes import MemoryLog

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.answering.generation import Generation, GenerationRequest, TokenSink, bundled_model_path
+from bot.answering.openai_generator import BreakerState, CircuitBreaker, OpenAIGenerator
 from bot.errors import GeneratorUnavailableError
 from bot.factory import build_core
-from bot.answering.generation import Generation, GenerationRequest, TokenSink, bundled_model_path
 from bot.messages import IncomingMessage
-from bot.answering.openai_generator import BreakerState, CircuitBreaker, OpenAIGenerator
 from bot.settings import Settings
 from tests.fakes import MemoryLog
 from tests.scale.servers import LlamaServer, llama_server

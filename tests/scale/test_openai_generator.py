@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from bot.answering.generation import GenerationRequest
+from bot.answering.openai_generator import (
+    BreakerState,
+    CircuitBreaker,
+    OpenAIGenerator,
+    _retry_after,
+)
 from bot.core import DialogueCore
 from bot.errors import GenerationError, GeneratorUnavailableError
 from bot.factory import build_core, build_generator
-from bot.answering.generation import GenerationRequest
 from bot.messages import IncomingMessage
-from bot.answering.openai_generator import BreakerState, CircuitBreaker, OpenAIGenerator, _retry_after
 from bot.settings import Settings, load_settings
 from tests.fakes import MemoryLog, ScriptedGenerator
 from tests.scale.servers import MockOpenAIServer, Scripted

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bot.answering.generation import GenerationRequest
+from bot.answering.openai_generator import OpenAIGenerator
 from bot.errors import ConfigurationError, GeneratorUnavailableError
 from bot.factory import build_core
-from bot.answering.generation import GenerationRequest
-from bot.serving.logging_setup import configure_logging, request_context
 from bot.messages import IncomingMessage
-from bot.answering.openai_generator import OpenAIGenerator
+from bot.serving.logging_setup import configure_logging, request_context
 from bot.serving.ops import (
     Check,
     CountingGenerator,

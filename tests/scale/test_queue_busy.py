@@ -14,12 +14,12 @@ from pydantic import SecretStr
 
 from adapters.discord import DiscordSettings, PersonaBot
 from adapters.slack.settings import load_slack_settings
+from bot.answering.generation import GenerationRequest
 from bot.core import DialogueCore
 from bot.factory import build_core
-from bot.answering.generation import GenerationRequest
+from bot.messages import Exchange, IncomingMessage
 from bot.serving.inference import InferenceQueue, QueueFullError
 from bot.serving.logging_setup import request_context, request_id
-from bot.messages import Exchange, IncomingMessage
 from bot.settings import Settings
 from tests.discord.conftest import FakeModerationStore
 from tests.discord.fake_discord import GENERAL, TOKEN, FakeDiscord, until

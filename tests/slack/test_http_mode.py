@@ -11,8 +11,8 @@ import pytest
 
 from adapters.slack.app import ANSWER_BLOCK_PREFIX, THINKING
 from adapters.slack.settings import SlackSettings
-from bot.factory import build_core
 from bot.answering.generation import GenerationRequest
+from bot.factory import build_core
 from bot.settings import Settings
 from tests.fakes import MemoryLog, ScriptedGenerator
 from tests.slack.block_kit import assert_valid_message
