@@ -53,11 +53,22 @@ def test_unfinished_and_repeated_sentences_are_dropped() -> None:
     assert len(result.dropped) == 2
 
 
-def test_covers_and_verbatim() -> None:
-    assert covers(
-        "Then he signed a program of modernization of Russian strategic nuclear forces.",
-        "Then he signed a program of modernization of Russian strategic nuclear forces.",
+QUOTE = "Then he signed a program of modernization of Russian strategic nuclear forces."
+
+
+def test_covers_recognises_the_quote_in_other_words_and_nothing_less() -> None:
+    """An answer that restates the quote, reordered and inside more text, needs no quote after it;
+    one that states only part of it (or another sentence sharing a few words) still does."""
+    restated = (
+        "In 1995 Yeltsin approved the change, and he then signed a program to modernize "
+        "the strategic nuclear forces of Russia."
     )
-    assert not covers("Yeltsin approved.", "Then he signed a program of modernization.")
+    assert restated != QUOTE and covers(restated, QUOTE)
+    assert not covers("Then he signed a program of modernization.", QUOTE)
+    assert not covers("Russian forces signed nothing.", QUOTE)
+    assert not covers("Yeltsin approved.", QUOTE)
+
+
+def test_verbatim_means_in_order_in_one_passage() -> None:
     assert is_verbatim("misfortune leads to fortune", PASSAGES)
     assert not is_verbatim("fortune leads to misfortune", PASSAGES)
