@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import sqlite3
 import threading
@@ -72,7 +73,10 @@ def test_spool_survives_a_restart_and_is_replayed_at_start_up(tmp_path: Path) ->
     reopened.close()
 
 
-def test_record_never_raises_even_when_the_spool_fails(tmp_path: Path) -> None:
+def test_a_record_neither_database_nor_spool_can_take_is_reported_lost_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The caller's reply must not fail, but the loss must be said, with the exchange's id."""
     blocked = tmp_path / "not-a-dir"
     blocked.write_text("a file where the spool directory should be")
     engine = make_engine(f"sqlite:///{tmp_path / 'db' / 'log.db'}")
@@ -80,8 +84,13 @@ def test_record_never_raises_even_when_the_spool_fails(tmp_path: Path) -> None:
     (tmp_path / "db").write_text("a file where the database directory should be")
     log = SqlConversationLog(engine, blocked / "spool")
     log._stop.set()
-    log.record(exchange())
+    lost = exchange()
+    with caplog.at_level(logging.ERROR, logger="bot.storage"):
+        log.record(lost)
     log.close()
+    reported = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any(lost.id in line and "lost" in line for line in reported), reported
+    assert log.spool.pending() == 0  # nothing pretends to be kept
 
 
 def test_open_log_uses_settings_and_creates_the_sqlite_file(settings: Settings) -> None:
@@ -131,6 +140,7 @@ def _store_at_revision_0001(url: str) -> str:
         prev_hash=GENESIS_HASH,
         content_hash="",
         row_hash="",
+        hash_version=1,  # what that version hashed
     )
     row.content_hash = content_hash(row)
     row.row_hash = link_hash("guild-1", 1, GENESIS_HASH, row.content_hash)
