@@ -2,7 +2,8 @@
 
 Contents and ids vary; the shape (routes, response types, flags, allowed_mentions, references)
 must not drift silently. After an intended change, regenerate with
-`PERSONABOT_RECORD_DISCORD=1 pytest tests/discord/test_discord_payloads.py`.
+`PERSONABOT_RECORD_DISCORD=1 pytest tests/discord/test_discord_payloads.py` (that run writes the
+file and fails, so a recording is never its own proof), review the diff, and run it again.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import os
 import re
 from typing import Any
+
+import pytest
 
 from tests.discord.conftest import BotFactory
 from tests.discord.fake_discord import BOT_ID, PAYLOADS, FakeDiscord, until
@@ -57,4 +60,6 @@ async def test_outgoing_payloads_match_the_recording(
     ]
     if os.environ.get("PERSONABOT_RECORD_DISCORD"):
         RECORDED.write_text(json.dumps(recorded, indent=2) + "\n")
+        # A run that writes the recording must not also pass by comparing it with itself.
+        pytest.fail(f"recorded {RECORDED.name}: review the diff, then run again without recording")
     assert recorded == json.loads(RECORDED.read_text())
