@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,39 +14,70 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
 from starlette.testclient import TestClient
-from typer.testing import CliRunner
 
 from adapters import cli
 from adapters.slack.app import SlackBot
 from adapters.slack.server import http_app
 from adapters.slack.translate import from_command, from_event, plain_text
 from bot.core import DialogueCore
-from bot.errors import PersonabotError
 from bot.factory import build_core
-from bot.messages import IncomingMessage
+from bot.knowledge import Knowledge
+from bot.messages import IncomingMessage, Reply
 from bot.serving.ratelimit import Decision
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 from tests.discord.conftest import BotFactory
 from tests.discord.fake_discord import BOT_ID, GENERAL, FakeDiscord, until
 from tests.fakes import MemoryLog, ScriptedGenerator
+from tests.hardening.injection import public_texts
+from tests.hardening.markers import hostile_generator, smuggled
 from tests.hardening.tally import TALLY
 from tests.slack.conftest import SIGNING_SECRET, SlackHarness
 from tests.slack.mock_slack import MockSlack
 
 # Everything Unicode has, including surrogates' neighbours, controls, bidi and private use.
 any_text = st.text(st.characters(codec=None, exclude_categories=["Cs"]), max_size=400)
+# Noise around real essay questions, so that many cases get past the input check to the model.
+ESSAY_QUESTIONS = [
+    "Why do emerging democracies want to join NATO?",
+    "What was Clinton's election motto?",
+    "What did Gephardt say about Yeltsin's message?",
+]
+noisy_question = st.builds(
+    lambda before, question, after: f"{before} {question} {after}",
+    any_text,
+    st.sampled_from(ESSAY_QUESTIONS),
+    st.text(max_size=40),
+)
 NO_FIXTURE_RESET = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
-HOSTILE_SCRIPT = "@everyone <!channel> <@1> https://x.example/?utm_source=a ```"
+
+
+@pytest.fixture
+def hostile_core(settings: Settings, log: MemoryLog) -> DialogueCore:
+    return build_core(settings, generator=hostile_generator(), log=log)
+
+
+def test_the_hostile_model_is_reached_and_its_words_stopped(hostile_core: DialogueCore) -> None:
+    """The control for the fuzz test below: real questions reach the hostile model."""
+    generator = hostile_core.generator
+    assert isinstance(generator, ScriptedGenerator)
+    for question in ESSAY_QUESTIONS:
+        reply = hostile_core.respond(IncomingMessage(text=question, channel=question)).reply
+        assert reply.citations and smuggled(reply) == [], reply.text
+    assert len(generator.requests) == len(ESSAY_QUESTIONS)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=NO_FIXTURE_RESET)
-@given(text=any_text)
-def test_core_respond_takes_any_text(core: DialogueCore, text: str) -> None:
+@given(text=st.one_of(any_text, noisy_question))
+def test_core_respond_takes_any_text(
+    hostile_core: DialogueCore, knowledge: Knowledge, text: str
+) -> None:
+    """Whatever arrives, the model's smuggled words never reach the user, and a reply is either
+    one of the persona's own texts or carries the passages it rests on."""
     TALLY.fuzz_cases += 1
-    exchange = core.respond(IncomingMessage(text=text))
-    reply = exchange.reply
+    reply = hostile_core.respond(IncomingMessage(text=text)).reply
     assert reply.text.strip()
-    assert reply.grounded or reply.refused or reply.text == core.canned("identity")
+    assert smuggled(reply) == [], reply.text
+    assert reply.citations or reply.text in public_texts(hostile_core, knowledge), reply.text
 
 
 @settings(max_examples=200, deadline=None)
@@ -160,39 +192,73 @@ async def test_discord_gateway_messages_with_any_text_are_answered_without_error
 
 @pytest.fixture
 def cli_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DialogueCore:
-    """The CLI with a scripted model (the real one is exercised by the slow tests)."""
+    """The CLI with a hostile scripted model (the real one is exercised by the slow tests)."""
     settings = load_settings(data_dir=tmp_path / "data")
-    core = build_core(
-        settings, generator=ScriptedGenerator([HOSTILE_SCRIPT] * 10_000), log=MemoryLog()
-    )
+    core = build_core(settings, generator=hostile_generator(), log=MemoryLog())
     monkeypatch.setattr(cli, "open_core", lambda *_: core)
     return core
 
 
+def _run_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    """`personabot ARGS` through `main()`, the real entry point: (exit status, stdout, stderr).
+    Any exception other than the exit escapes and fails the test."""
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", ["personabot", *args])
+    with pytest.raises(SystemExit) as ended:
+        cli.main()
+    out, err = capsys.readouterr()
+    code = ended.value.code
+    return code if isinstance(code, int) else (0 if code is None else 1), out, err
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=NO_FIXTURE_RESET)
-@given(text=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=300))
-def test_cli_ask_takes_any_text(cli_core: DialogueCore, text: str) -> None:
+@given(
+    text=st.one_of(
+        st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=300),
+        st.sampled_from(ESSAY_QUESTIONS),
+    )
+)
+def test_cli_ask_takes_any_text(
+    cli_core: DialogueCore,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+) -> None:
+    """Either one JSON reply and status 0, or one line on stderr and status 2; nothing else."""
     TALLY.fuzz_cases += 1
-    result = CliRunner().invoke(cli.app, ["ask", "--json", "--", text])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        assert isinstance(result.exception, PersonabotError), repr(result.exception)
-        assert "\n" not in str(result.exception).strip()
+    code, out, err = _run_main(monkeypatch, capsys, "ask", "--json", "--", text)
+    if code == 0:
+        reply = Reply.model_validate_json(out)
+        assert smuggled(reply) == [], reply.text
+        assert err == ""
     else:
-        assert result.exit_code == 0, result.output
-        json.loads(result.stdout)
+        assert code == 2, (code, err)
+        assert out == "" and err.startswith("personabot: ") and err.count("\n") == 1, err
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=NO_FIXTURE_RESET)
 @given(data=st.binary(max_size=3000))
-def test_cli_ask_batch_takes_any_bytes(cli_core: DialogueCore, tmp_path: Path, data: bytes) -> None:
+def test_cli_ask_batch_takes_any_bytes(
+    cli_core: DialogueCore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    data: bytes,
+) -> None:
+    """Every non-blank line gets a JSON row (a reply or an error naming the line), in order."""
     TALLY.fuzz_cases += 1
     batch = tmp_path / "batch.jsonl"
     batch.write_bytes(data)
-    result = CliRunner().invoke(cli.app, ["ask", "--batch", str(batch)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    assert result.exit_code == 0
-    for line in result.stdout.splitlines():
-        row = json.loads(line)
-        assert "text" in row or "error" in row
+    code, out, err = _run_main(monkeypatch, capsys, "ask", "--batch", str(batch))
+    assert (code, err) == (0, "")
+    lines = data.decode("utf-8", "replace").splitlines()
+    expected = [n for n, line in enumerate(lines, 1) if line.strip()]
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == len(expected)
+    for number, row in zip(expected, rows, strict=True):
+        if "error" in row:
+            assert row["line"] == number
+        else:
+            assert smuggled(Reply.model_validate(row)) == [], row["text"]
