@@ -22,6 +22,7 @@ from bot.storage.api import (
     NoteInfo,
     NotFoundError,
     Page,
+    SavedFilterInfo,
 )
 from bot.storage.log import SqlConversationLog, open_log
 from bot.storage.redaction import Redactor
@@ -46,6 +47,7 @@ __all__ = [
     "NoteInfo",
     "Page",
     "Redactor",
+    "SavedFilterInfo",
     "SqlConversationLog",
     "open_log",
 ]

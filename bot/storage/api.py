@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -44,6 +44,10 @@ class ExchangeFilter(BaseModel):
     flagged: bool | None = Field(default=None, description="True: has an open flag.")
     refused: bool | None = None
     grounded: bool | None = None
+    kind: str | None = Field(default=None, description="A bot.messages.ReplyKind value.")
+    voted: Literal["up", "down"] | None = Field(
+        default=None, description="'up': at least one up vote; 'down': at least one down vote."
+    )
     search: str | None = Field(default=None, description="Case-insensitive, in input or reply.")
     limit: int = Field(default=50, ge=1, le=1000)
     offset: int = Field(default=0, ge=0)
@@ -66,6 +70,8 @@ class FlagInfo(BaseModel):
     created: UtcDatetime
     resolved_at: UtcDatetime | None = None
     resolved_by: str | None = None
+    assignee: str | None = None
+    claimed_at: UtcDatetime | None = None
     notes: list[NoteInfo] = Field(default_factory=list)
 
 
@@ -82,9 +88,14 @@ class ExchangeSummary(BaseModel):
     created: UtcDatetime
     input_text: str
     reply_text: str
+    kind: str
     refused: bool
     grounded: bool
+    delivery: str = ""
+    permalink: str | None = None
     open_flags: int = 0
+    votes_up: int = 0
+    votes_down: int = 0
     erased: bool = False
     redacted_by: str | None = None
     redacted_at: UtcDatetime | None = None
@@ -101,6 +112,8 @@ class ExchangeDetail(ExchangeSummary):
     """Everything stored for one exchange: why the persona answered as it did, and its flags."""
 
     seq: int
+    raw_text: str | None = None
+    platform_message_id: str | None = None
     moderation: list[Verdict]
     citations: list[CitedPassage]
     retrieved: list[CitedPassage]
@@ -113,6 +126,15 @@ class ExchangeDetail(ExchangeSummary):
     stored_at: UtcDatetime
     row_hash: str
     flags: list[FlagInfo] = Field(default_factory=list)
+
+
+class SavedFilterInfo(BaseModel):
+    """A moderator's saved listing query; `query` is the dashboard's URL query string."""
+
+    name: str
+    query: str
+    created: UtcDatetime
+    updated: UtcDatetime
 
 
 class Page(BaseModel):

@@ -10,6 +10,8 @@ from typing import Any
 from bot.storage.models import ExchangeRow
 
 # The fields a row's content hash covers: everything a moderator reads, nothing the chain adds.
+# Delivery (`platform_message_id`, `permalink`, `delivery`) is set after the row is chained and
+# is left out on purpose: it says where the reply went, not what was said.
 HASHED_FIELDS = (
     "id",
     "tenant",
@@ -37,6 +39,8 @@ HASHED_FIELDS = (
     "completion_tokens",
     "created",
 )
+# Version 2 (rev 0004 on) adds these; older rows keep the hash they were stored with.
+HASHED_FIELDS_V2 = (*HASHED_FIELDS, "hash_version", "kind", "raw_text")
 
 
 def _plain(value: Any) -> Any:
@@ -47,7 +51,8 @@ def _plain(value: Any) -> Any:
 
 def content_hash(row: ExchangeRow) -> str:
     """SHA-256 over a canonical JSON of the row's content, identical on SQLite and PostgreSQL."""
-    payload = {name: _plain(getattr(row, name)) for name in HASHED_FIELDS}
+    fields = HASHED_FIELDS if row.hash_version == 1 else HASHED_FIELDS_V2
+    payload = {name: _plain(getattr(row, name)) for name in fields}
     for name in ("retrieval_ms", "ttft_ms", "generation_ms", "total_ms"):
         payload[name] = float(payload[name])  # a REAL column may hand back 0 for 0.0
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

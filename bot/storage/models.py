@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import NaiveDatetime
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 # Stands in for a platform user's id and name once that user's data has been erased.
@@ -50,7 +50,10 @@ class ExchangeRow(SQLModel, table=True):
     user_id: str = Field(max_length=128, index=True)
     user_name: str = Field(max_length=256)
     input_text: str = Field(sa_column=Column(Text, nullable=False))
+    # What the platform delivered (mentions, links), redacted and erased like input_text.
+    raw_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     reply_text: str = Field(sa_column=Column(Text, nullable=False))
+    kind: str = Field(default="answer", max_length=32, index=True)  # a bot.messages.ReplyKind
     refused: bool
     grounded: bool
     moderation: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
@@ -72,6 +75,12 @@ class ExchangeRow(SQLModel, table=True):
     content_hash: str = Field(max_length=64)
     row_hash: str = Field(max_length=64)
     erased_at: NaiveDatetime | None = None
+    # Which fields the content hash covers (see bot.storage.chain); rows before rev 0004 are 1.
+    hash_version: int = 2
+    # Set after the reply was posted, so outside the content hash (see bot.storage.chain).
+    platform_message_id: str | None = Field(default=None, max_length=128)
+    permalink: str | None = Field(default=None, max_length=1024)
+    delivery: str = Field(default="", max_length=512)  # "", "delivered" or "failed: <detail>"
 
 
 class ChainHead(SQLModel, table=True):
@@ -115,6 +124,40 @@ class Flag(SQLModel, table=True):
     created: NaiveDatetime
     resolved_at: NaiveDatetime | None = None
     resolved_by: str | None = Field(default=None, max_length=256)
+    assignee: str | None = Field(default=None, max_length=256)
+    claimed_at: NaiveDatetime | None = None
+
+
+class Vote(SQLModel, table=True):
+    """A platform user's thumbs up (+1) or down (-1) on one reply; one per voter, changeable."""
+
+    __tablename__ = "votes"
+    __table_args__ = (
+        UniqueConstraint("exchange_id", "voter"),
+        CheckConstraint("value IN (1, -1)", name="ck_votes_value"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    exchange_id: str = Field(foreign_key="exchanges.id", index=True, max_length=64)
+    tenant: str = Field(max_length=128, index=True)
+    voter: str = Field(max_length=256, index=True)  # "discord:<id>", "slack:<team>:<id>"
+    value: int
+    created: NaiveDatetime
+    updated: NaiveDatetime
+
+
+class SavedFilter(SQLModel, table=True):
+    """A moderator's named listing query (the dashboard's query string), private to them."""
+
+    __tablename__ = "saved_filters"
+    __table_args__ = (UniqueConstraint("moderator", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    moderator: str = Field(max_length=128, index=True)
+    name: str = Field(max_length=128)
+    query: str = Field(sa_column=Column(Text, nullable=False))
+    created: NaiveDatetime
+    updated: NaiveDatetime
 
 
 class FlagNote(SQLModel, table=True):

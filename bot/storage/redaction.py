@@ -50,6 +50,8 @@ class Redactor:
         """A copy whose user-supplied and user-derived texts are redacted."""
         copy = exchange.model_copy(deep=True)
         copy.message.text = self.text(copy.message.text)
+        if copy.message.raw_text is not None:
+            copy.message.raw_text = self.text(copy.message.raw_text)
         copy.message.user_name = self.text(copy.message.user_name)
         copy.reply.text = self.text(copy.reply.text)
         copy.trace.prompt = self.text(copy.trace.prompt)

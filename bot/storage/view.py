@@ -7,6 +7,7 @@ even by guessing an id: such ids are reported as unknown.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, Self, TypeVar
 
 from sqlalchemy import Engine, and_, case, delete, exists, func, or_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col, select
 
@@ -35,6 +37,7 @@ from bot.storage.api import (
     NoteInfo,
     NotFoundError,
     Page,
+    SavedFilterInfo,
 )
 from bot.storage.chain import content_hash, link_hash
 from bot.storage.engine import writer
@@ -48,9 +51,12 @@ from bot.storage.models import (
     Flag,
     FlagNote,
     Redaction,
+    SavedFilter,
     Tombstone,
+    Vote,
 )
 
+logger = logging.getLogger(__name__)
 _ID = re.compile(r"^[0-9A-Za-z_-]{6,64}$")
 _BATCH = 500
 # What a redacted exchange's question, answer and prompt read afterwards.
@@ -103,9 +109,16 @@ class LogView:
                 .limit(where.limit)
                 .offset(where.offset)
             ).all()
-            counts = _open_flag_counts(session, [row.id for row in rows])
-            redactions = _redactions(session, [row.id for row in rows])
-            items = [_summary(row, counts.get(row.id, 0), redactions.get(row.id)) for row in rows]
+            ids = [row.id for row in rows]
+            counts = _open_flag_counts(session, ids)
+            redactions = _redactions(session, ids)
+            votes = _vote_counts(session, ids)
+            items = [
+                _summary(
+                    row, counts.get(row.id, 0), redactions.get(row.id), votes.get(row.id, (0, 0))
+                )
+                for row in rows
+            ]
         return Page(total=total, limit=where.limit, offset=where.offset, items=items)
 
     def iter_exchanges(self, where: ExchangeFilter | None = None) -> Iterator[ExchangeDetail]:
@@ -138,6 +151,12 @@ class LogView:
         with Session(self.engine) as session:
             row = self._find(session, exchange_id)
             return _details(session, [row])[0]
+
+    def votes(self, exchange_id: str) -> tuple[int, int]:
+        """(up, down) vote counts of one exchange."""
+        with Session(self.engine) as session:
+            row = self._find(session, exchange_id)
+            return _vote_counts(session, [row.id]).get(row.id, (0, 0))
 
     def flags(self, status: str | None = "open", limit: int = 100) -> list[FlagInfo]:
         with Session(self.engine) as session:
@@ -261,6 +280,149 @@ class LogView:
         except (NotFoundError, InvalidInputError):
             return False
         return True
+
+    def vote(self, exchange_id: str, voter: str, value: int) -> bool:
+        """`ModerationStore.vote`: one vote per voter and exchange; voting again replaces it.
+        False when the exchange is unknown (or outside the scope)."""
+        if value not in (1, -1):
+            raise InvalidInputError(f"A vote is 1 or -1, not {value!r}.")
+        if not _ID.match(exchange_id):
+            return False
+        try:
+            return self._put_vote(exchange_id, voter, value)
+        except IntegrityError:  # the same voter's other vote landed first: update that one
+            return self._put_vote(exchange_id, voter, value)
+
+    def _put_vote(self, exchange_id: str, voter: str, value: int) -> bool:
+        with Session(self._writer) as session, session.begin():
+            stmt = self._scope(select(ExchangeRow.tenant), col(ExchangeRow.tenant))
+            tenant = session.exec(stmt.where(ExchangeRow.id == exchange_id)).first()
+            if tenant is None:
+                return False
+            now = utcnow()
+            vote = session.exec(
+                select(Vote).where(Vote.exchange_id == exchange_id, Vote.voter == voter)
+            ).first()
+            if vote is None:
+                vote = Vote(
+                    exchange_id=exchange_id,
+                    tenant=tenant,
+                    voter=voter,
+                    value=value,
+                    created=now,
+                    updated=now,
+                )
+            elif vote.value != value:
+                vote.value, vote.updated = value, now
+            session.add(vote)
+        return True
+
+    def record_delivery(
+        self,
+        exchange_id: str,
+        message_id: str | None,
+        permalink: str | None,
+        delivered: bool,
+        detail: str = "",
+    ) -> bool:
+        """`ModerationStore.record_delivery`: where the reply was posted, or why it was not.
+        False for an unknown exchange or a database failure, which is logged, never raised."""
+        if not _ID.match(exchange_id):
+            return False
+        status = "delivered" if delivered else f"failed: {detail}".strip()
+        try:
+            with Session(self._writer) as session, session.begin():
+                stmt = self._scope(select(ExchangeRow), col(ExchangeRow.tenant))
+                row = session.exec(stmt.where(ExchangeRow.id == exchange_id)).first()
+                if row is None:
+                    return False
+                row.platform_message_id = message_id[:128] if message_id else None
+                row.permalink = permalink[:1024] if permalink else None
+                row.delivery = status[:512]
+                session.add(row)
+        except Exception:
+            logger.exception("could not record delivery of exchange %s", exchange_id)
+            return False
+        return True
+
+    def claim_flag(self, flag_id: int, moderator: str) -> FlagInfo:
+        """Assigns an open flag to a moderator (taking it over from another is audited too)."""
+        with Session(self._writer) as session, session.begin():
+            flag = self._flag(session, flag_id)
+            if flag.status != "open":
+                raise InvalidInputError(f"Flag {flag_id} is already {flag.status}.")
+            previous = flag.assignee
+            flag.assignee, flag.claimed_at = moderator, utcnow()
+            session.add(flag)
+            _audit(
+                session,
+                moderator,
+                "claim",
+                flag.tenant,
+                flag.exchange_id,
+                {"flag": flag_id, "previous": previous},
+            )
+            session.flush()
+            return _flag_infos(session, [flag])[0]
+
+    def release_flag(self, flag_id: int, actor: str) -> FlagInfo:
+        """Returns a claimed flag to the unassigned queue."""
+        with Session(self._writer) as session, session.begin():
+            flag = self._flag(session, flag_id)
+            previous = flag.assignee
+            flag.assignee, flag.claimed_at = None, None
+            session.add(flag)
+            _audit(
+                session,
+                actor,
+                "release",
+                flag.tenant,
+                flag.exchange_id,
+                {"flag": flag_id, "previous": previous},
+            )
+            session.flush()
+            return _flag_infos(session, [flag])[0]
+
+    # -- a moderator's saved filters (private to them, so not tenant-scoped or audited) -------
+
+    def saved_filters(self, moderator: str) -> list[SavedFilterInfo]:
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(SavedFilter)
+                .where(SavedFilter.moderator == moderator)
+                .order_by(col(SavedFilter.name))
+            ).all()
+            return [SavedFilterInfo.model_validate(row, from_attributes=True) for row in rows]
+
+    def save_filter(self, moderator: str, name: str, query: str) -> SavedFilterInfo:
+        """Creates or replaces the moderator's filter of that name."""
+        name = name.strip()
+        if not name or len(name) > 128:
+            raise InvalidInputError("A filter name is 1 to 128 characters.")
+        if len(query) > 4000:
+            raise InvalidInputError("A saved filter's query is at most 4000 characters.")
+        now = utcnow()
+        with Session(self._writer) as session, session.begin():
+            row = session.exec(
+                select(SavedFilter).where(
+                    SavedFilter.moderator == moderator, SavedFilter.name == name
+                )
+            ).first() or SavedFilter(
+                moderator=moderator, name=name, query=query, created=now, updated=now
+            )
+            row.query, row.updated = query, now
+            session.add(row)
+            session.flush()
+            return SavedFilterInfo.model_validate(row, from_attributes=True)
+
+    def delete_filter(self, moderator: str, name: str) -> bool:
+        with Session(self._writer) as session, session.begin():
+            gone = session.exec(
+                delete(SavedFilter).where(
+                    col(SavedFilter.moderator) == moderator, col(SavedFilter.name) == name
+                )
+            ).rowcount
+        return bool(gone)
 
     def resolve(self, flag_id: int, actor: str, note: str | None = None) -> FlagInfo:
         with Session(self._writer) as session, session.begin():
@@ -498,6 +660,7 @@ class LogView:
             (ExchangeRow.user_id, where.user),
             (ExchangeRow.refused, where.refused),
             (ExchangeRow.grounded, where.grounded),
+            (ExchangeRow.kind, where.kind),
         ):
             if value is not None:
                 conditions.append(col(column) == value)
@@ -510,6 +673,13 @@ class LogView:
                 col(Flag.exchange_id) == col(ExchangeRow.id), col(Flag.status) == "open"
             )
             conditions.append(has_open if where.flagged else ~has_open)
+        if where.voted is not None:
+            conditions.append(
+                exists().where(
+                    col(Vote.exchange_id) == col(ExchangeRow.id),
+                    col(Vote.value) == (1 if where.voted == "up" else -1),
+                )
+            )
         if where.search:
             conditions.append(
                 or_(
@@ -596,6 +766,7 @@ def _remove(session: Session, rows: Sequence[ExchangeRow], reason: str) -> None:
     flag_ids = select(Flag.id).where(col(Flag.exchange_id).in_(ids))
     session.exec(delete(FlagNote).where(col(FlagNote.flag_id).in_(flag_ids)))
     session.exec(delete(Flag).where(col(Flag.exchange_id).in_(ids)))
+    session.exec(delete(Vote).where(col(Vote.exchange_id).in_(ids)))
     session.exec(delete(Redaction).where(col(Redaction.exchange_id).in_(ids)))
     session.exec(delete(ExchangeRow).where(col(ExchangeRow.id).in_(ids)))
     session.expunge_all()
@@ -610,6 +781,22 @@ def _open_flag_counts(session: Session, ids: Sequence[str]) -> dict[str, int]:
         .group_by(col(Flag.exchange_id))
     ).all()
     return dict(rows)
+
+
+def _vote_counts(session: Session, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(up, down) per exchange id, for those that have votes."""
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(
+            Vote.exchange_id,
+            func.sum(case((col(Vote.value) > 0, 1), else_=0)),
+            func.sum(case((col(Vote.value) < 0, 1), else_=0)),
+        )
+        .where(col(Vote.exchange_id).in_(ids))
+        .group_by(col(Vote.exchange_id))
+    ).all()
+    return {exchange_id: (int(up or 0), int(down or 0)) for exchange_id, up, down in rows}
 
 
 def _flag_infos(session: Session, flags: Sequence[Flag]) -> list[FlagInfo]:
@@ -627,11 +814,16 @@ def _flag_infos(session: Session, flags: Sequence[Flag]) -> list[FlagInfo]:
 
 
 def _summary(
-    row: ExchangeRow, open_flags: int, redaction: Redaction | None = None
+    row: ExchangeRow,
+    open_flags: int,
+    redaction: Redaction | None = None,
+    votes: tuple[int, int] = (0, 0),
 ) -> ExchangeSummary:
     return ExchangeSummary(
         **{name: getattr(row, name) for name in ExchangeSummary.model_fields if hasattr(row, name)},
         open_flags=open_flags,
+        votes_up=votes[0],
+        votes_down=votes[1],
         erased=row.erased_at is not None,
         redacted_by=redaction.redacted_by if redaction else None,
         redacted_at=redaction.redacted_at if redaction else None,
@@ -670,6 +862,7 @@ def _details(session: Session, rows: Sequence[ExchangeRow]) -> list[ExchangeDeta
         ).all():
             by_exchange[flag.exchange_id].append(flag)
     redactions = _redactions(session, ids)
+    votes = _vote_counts(session, ids)
     details = []
     for row in rows:
         flags = _flag_infos(session, by_exchange.get(row.id, []))
@@ -678,9 +871,14 @@ def _details(session: Session, rows: Sequence[ExchangeRow]) -> list[ExchangeDeta
         details.append(
             ExchangeDetail(
                 **_summary(
-                    row, sum(f.status == "open" for f in flags), redactions.get(row.id)
+                    row,
+                    sum(f.status == "open" for f in flags),
+                    redactions.get(row.id),
+                    votes.get(row.id, (0, 0)),
                 ).model_dump(),
                 seq=row.seq,
+                raw_text=row.raw_text,
+                platform_message_id=row.platform_message_id,
                 moderation=[Verdict.model_validate(v) for v in row.moderation],
                 citations=[
                     CitedPassage(
