@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
-
-import pytest
 
 from adapters.discord.formatting import render_reply
 from bot.core import DialogueCore
@@ -15,8 +14,8 @@ from bot.settings import Settings, load_settings
 from tests.fakes import MemoryLog, ScriptedGenerator
 
 QUESTION = "Why do emerging democracies want to join NATO?"
-# Generous: the refusal is a length check before any other work (measured: well under 1 ms).
-OVERSIZE_BOUND_MS = 100.0
+# Below this a 10 MB refusal is fast whatever its ratio to the 100 KB one (measured: ~0.2 ms each).
+OVERSIZE_FLOOR_MS = 2.0
 INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u202e\u202c\u2066\u2069\u00ad\U000e0041"
 CONTROL = "\x00\x01\x07\x08\x1b\x7f\x9b"
 
@@ -39,19 +38,29 @@ def test_invisible_and_control_characters_are_stripped_before_anything_else(
     assert core.memory.history(exchange.message.conversation_key())[-1].question == QUESTION
 
 
-@pytest.mark.parametrize("size", [100_000, 10_000_000], ids=["100KB", "10MB"])
-def test_oversize_input_is_refused_politely_and_fast(
-    core: DialogueCore, generator: ScriptedGenerator, log: MemoryLog, size: int
+def _refusal_ms(core: DialogueCore, text: str) -> float:
+    """Median of five refusals of `text`, in milliseconds (robust to a busy shared machine)."""
+    spent = []
+    for attempt in range(5):
+        started = time.perf_counter()
+        reply = core.handle(IncomingMessage(text=text, channel=f"oversize-{attempt}"))
+        spent.append((time.perf_counter() - started) * 1000)
+        assert reply.refused and reply.text == core.canned("too_long")
+    return statistics.median(spent)
+
+
+def test_oversize_input_is_refused_before_any_work_that_grows_with_its_size(
+    core: DialogueCore, generator: ScriptedGenerator, log: MemoryLog
 ) -> None:
-    text = (QUESTION + " ") * (size // (len(QUESTION) + 1))
-    started = time.perf_counter()
-    reply = core.handle(IncomingMessage(text=text))
-    took_ms = (time.perf_counter() - started) * 1000
-    print(f"\noversize {size} chars refused in {took_ms:.2f} ms")
-    assert reply.refused and reply.text == core.canned("too_long")
-    assert took_ms < OVERSIZE_BOUND_MS
+    """A 10 MB message costs what a 100 KB one does: the size check comes before cleaning and
+    screening, which read every character (a linear pass would make it ~100 times dearer)."""
+    small = (QUESTION + " ") * (100_000 // (len(QUESTION) + 1))
+    large = (QUESTION + " ") * (10_000_000 // (len(QUESTION) + 1))
+    small_ms, large_ms = _refusal_ms(core, small), _refusal_ms(core, large)
+    print(f"\noversize refused in {small_ms:.2f} ms (100 KB) and {large_ms:.2f} ms (10 MB)")
+    assert large_ms < max(OVERSIZE_FLOOR_MS, 5 * small_ms)
     assert generator.requests == []
-    assert len(log.exchanges) == 1  # still on record, for moderators
+    assert len(log.exchanges) == 10  # still on record, for moderators
 
 
 def test_input_just_over_the_limit_after_cleaning_is_refused_and_just_under_is_answered(
@@ -75,7 +84,10 @@ def test_a_long_allowed_question_with_many_passages_does_not_crash(tmp_path: Pat
     words = ["NATO", "enlargement", "Yeltsin", "Clinton", "Poland", "partnership", "peace"]
     question = " ".join(words[i % len(words)] for i in range(400))[:1999] + "?"
     reply = core.handle(IncomingMessage(text=question))
-    assert reply.citations and (reply.grounded or reply.refused)
+    assert reply.citations
     assert len(generator.requests[0].user) > 4000
+    # The echoed prompt is the model's text: none of its scaffolding may reach the user.
+    for scaffolding in ("Passages from my essay", "Answer in one or two short sentences", "[1]"):
+        assert scaffolding not in reply.text, reply.text
     assert len(reply.text) <= settings.max_answer_chars + 400  # answer budget plus one quote
     assert render_reply(reply)
