@@ -199,5 +199,11 @@ def test_the_real_model_with_a_tiny_context_window_still_answers(tmp_path: Path)
     question = "What did Yeltsin and Clinton agree about NATO enlargement and Poland? " * 25
     question = question[:1990]
     with TALLY.fault():
-        reply = core.handle(IncomingMessage(text=question))
-        assert reply.grounded or reply.refused
+        exchange = core.respond(IncomingMessage(text=question))
+        reply = exchange.reply
+        # An in-scope question: the essay's words answer it although the prompt cannot fit.
+        assert not reply.refused and reply.citations, reply.text
+        assert reply.model_sentences == 0
+        assert all(c.passage in {p.text for p in core.knowledge.passages} for c in reply.citations)
+        for leaked in ("context window", "Error", "Traceback"):
+            assert leaked not in reply.text
