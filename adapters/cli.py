@@ -19,7 +19,7 @@ from bot.errors import PersonabotError
 from bot.factory import build_core
 from bot.messages import IncomingMessage, Reply
 from bot.quality.evaluation import judge, load_cases, report
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, first_use_notice, load_settings
 from bot.storage import open_log
 
 app = typer.Typer(
@@ -40,6 +40,9 @@ _BAD_INPUT = {"empty", "too_long", "not_text"}
 def open_core(settings: Settings | None = None) -> DialogueCore:
     """The core with the conversation log attached; the log is flushed and closed at exit."""
     settings = settings or load_settings()
+    notice = first_use_notice(settings)
+    if notice:
+        errors.print(notice, style="dim", markup=False, highlight=False, soft_wrap=True)
     log = open_log(settings)
     atexit.register(log.close)
     return build_core(settings, log=log)

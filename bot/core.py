@@ -33,7 +33,7 @@ from bot.text import sentences
 from bot.understanding.answerability import ScopeDecision, ScopeGate
 from bot.understanding.memory import ConversationMemory, Turn
 from bot.understanding.retrieval import Retriever, ScoredPassage, SearchResult
-from bot.understanding.screening import Intent, screen
+from bot.understanding.screening import IdentityQuestion, Intent, screen
 
 TextSink = Callable[[str], None]
 logger = logging.getLogger(__name__)
@@ -53,6 +53,12 @@ _CANNED: dict[Intent, tuple[str, bool, ReplyKind]] = {
     Intent.INJECTION: ("injection", True, ReplyKind.INJECTION),
     Intent.IDENTITY: ("identity", False, ReplyKind.IDENTITY),
     Intent.GREETING: ("greeting", False, ReplyKind.GREETING),
+}
+# The identity answer begins the way the question expects: "No." to "are you the real one?".
+_IDENTITY_TEMPLATES = {
+    IdentityQuestion.OPEN: "identity",
+    IdentityQuestion.PERSON: "identity_no",
+    IdentityQuestion.MACHINE: "identity_yes",
 }
 # Adapter-side canned replies (rate limits, a full queue, a model that is down) and their kinds.
 _ADAPTER_KINDS: dict[str, ReplyKind] = {
@@ -147,6 +153,8 @@ class DialogueCore:
         key = message.conversation_key()
         if screened.intent in _CANNED:
             template, refused, kind = _CANNED[screened.intent]
+            if screened.identity is not None:
+                template = _IDENTITY_TEMPLATES[screened.identity]
             draft = _Draft(
                 Reply(text=self._render(template), refused=refused, kind=kind), self._trace()
             )

@@ -7,12 +7,19 @@ import re
 from pathlib import Path
 from typing import Literal
 
+from platformdirs import user_data_dir
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_data_dir() -> Path:
+    """One per-user folder (e.g. ~/.local/share/personabot), wherever the command is run from,
+    so every command and the dashboard share one log and one derived model."""
+    return Path(user_data_dir("personabot", appauthor=False))
 
 
 class Settings(BaseSettings):
@@ -31,7 +38,10 @@ class Settings(BaseSettings):
     )
     knowledge_dir: Path = PROJECT_ROOT / "knowledge"
     prompts_dir: Path = PROJECT_ROOT / "prompts"
-    data_dir: Path = Path("data")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Log, spool and derived model; default: the platform's per-user data folder.",
+    )
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "PERSONABOT_DATABASE_URL")
     )
@@ -101,6 +111,17 @@ class Settings(BaseSettings):
     log_format: str = Field(default="json", pattern="^(json|text)$")
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     log_message_bodies: bool = False
+
+
+def first_use_notice(settings: Settings) -> str | None:
+    """Says where data will go the first time the default folder is about to be created; a
+    folder chosen with PERSONABOT_DATA_DIR needs no announcement."""
+    if "data_dir" in settings.model_fields_set or settings.data_dir.exists():
+        return None
+    return (
+        f"First run: keeping the conversation log and model files in {settings.data_dir} "
+        "(set PERSONABOT_DATA_DIR to use another folder)."
+    )
 
 
 def load_settings(**overrides: object) -> Settings:

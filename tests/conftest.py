@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,16 @@ from bot.knowledge import Knowledge, load_knowledge
 from bot.settings import PROJECT_ROOT, Settings, load_settings
 from tests.fakes import MemoryLog, ScriptedGenerator
 
-SHARED_EVAL = PROJECT_ROOT.parent / "shared" / "eval" / "dev.jsonl"
-DEV_EVAL = PROJECT_ROOT / "tests" / "data" / "dev.jsonl"
+DEV_EVAL = PROJECT_ROOT / "benchmarks" / "eval" / "dev.jsonl"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_data_in_the_real_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The default data folder is per-user (platformdirs follows XDG_DATA_HOME): a test, or a
+    process it starts, that does not choose a data dir writes here instead of the user's home."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -73,11 +73,37 @@ _NATURE = re.compile(
     r"|\breal(ly)?\s+(you|him|kozyrev|andrei)\b",
     re.IGNORECASE,
 )
+# Which identity answer fits: an open "who are you?", or a yes/no question whose answer is "No"
+# (the real person, a human) or "Yes" (a bot, an AI). Either/or questions get the open answer.
+_YES_NO_START = re.compile(
+    r"^\W*((so|and|but|hey|ok|okay|well|honestly|seriously|wait)\W+)*"
+    r"(is|isn't|are|aren't|am|do|don't|does|doesn't|did|didn't|was|were|can|could|will|would|r)\b",
+    re.IGNORECASE,
+)
+_OPEN_WORD = re.compile(r"\b(who|what|which)\b", re.IGNORECASE)
+_PERSON_WORD = re.compile(
+    r"\b(human|person|people|real|actual|alive|living|himself|kozyrev|andrei|him|author|minister"
+    r"|diplomat|politician|statesman|conscious|sentient)\b",
+    re.IGNORECASE,
+)
+_MACHINE_WORD = re.compile(
+    r"\b(bot|robot|chat\s?bot|ai|a\.i\.|machine|program|software|computer|language\s+model"
+    r"|automated|artificial|generated|gpt|llm)\b",
+    re.IGNORECASE,
+)
 _GREETING = re.compile(
     r"^\s*(hi|hello|hey|hiya|greetings|good\s+(morning|afternoon|evening)|howdy|yo|thanks|thank\s+you)"
     r"\b[\s!.,]*(there|andrei|kozyrev|mr\.?\s+kozyrev|sir|all|everyone)?[\s!.,:)]*$",
     re.IGNORECASE,
 )
+
+
+class IdentityQuestion(StrEnum):
+    """What an identity question asks, so the answer can begin the way the question expects."""
+
+    OPEN = "open"  # who or what is answering: no yes or no
+    PERSON = "person"  # is this the real person, a human?: "No."
+    MACHINE = "machine"  # is this a bot, an AI?: "Yes."
 
 
 class Intent(StrEnum):
@@ -96,6 +122,7 @@ class Screened:
     intent: Intent
     stripped_chars: int
     detail: str = ""
+    identity: IdentityQuestion | None = None  # set for Intent.IDENTITY
 
 
 def sanitize(text: str) -> tuple[str, int]:
@@ -121,6 +148,17 @@ def _about_the_speaker(text: str) -> re.Match[str] | None:
     return None
 
 
+def identity_question(text: str, asked: str) -> IdentityQuestion:
+    """Classifies the sentence holding `asked` (what the identity check matched)."""
+    sentence = next((s for s in re.split(r"(?<=[.?!])\s+", text) if asked in s), asked)
+    if not _YES_NO_START.match(sentence) and _OPEN_WORD.search(sentence):
+        return IdentityQuestion.OPEN
+    machine = _MACHINE_WORD.search(sentence)
+    if machine and _PERSON_WORD.search(sentence) and re.search(r"\bor\b", sentence, re.I):
+        return IdentityQuestion.OPEN
+    return IdentityQuestion.MACHINE if machine else IdentityQuestion.PERSON
+
+
 def _looks_like_text(text: str) -> bool:
     """Binary garbage decodes to replacement characters and symbols with hardly a letter among them."""
     letters = sum(ch.isalpha() for ch in text)
@@ -143,7 +181,14 @@ def screen(raw: str, max_chars: int) -> Screened:
         return Screened(text, Intent.INJECTION, stripped, f"marker: {injection.group(0)[:60]!r}")
     identity = _IDENTITY.search(text) or _about_the_speaker(text)
     if identity:
-        return Screened(text, Intent.IDENTITY, stripped, f"asked: {identity.group(0)[:60]!r}")
+        asked = identity.group(0)
+        return Screened(
+            text,
+            Intent.IDENTITY,
+            stripped,
+            f"asked: {asked[:60]!r}",
+            identity_question(text, asked),
+        )
     if _GREETING.match(text):
         return Screened(text, Intent.GREETING, stripped)
     return Screened(text, Intent.QUESTION, stripped)
