@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import TaskID
 from rich.table import Table
 
 from adapters.logs_cli import logs_app
@@ -147,21 +148,61 @@ def slack_app() -> None:
     serve(load_slack_settings(), open_core)
 
 
+def _levels(value: str) -> list[int]:
+    try:
+        levels = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter("give user counts separated by commas, e.g. 1,4,16") from None
+    if not levels or any(level < 1 or level > 256 for level in levels):
+        raise typer.BadParameter("each user count must be between 1 and 256")
+    return levels
+
+
 @app.command()
 def bench(
     tokens: Annotated[int, typer.Option(min=8, max=512, help="Tokens generated per reply.")] = 64,
     questions: Annotated[int, typer.Option(min=1, max=10, help="Benchmark questions used.")] = 10,
+    repeats: Annotated[
+        int, typer.Option(min=1, max=20, help="Cold runs of each question, each way.")
+    ] = 3,
+    users: Annotated[
+        str, typer.Option(help="Concurrency levels, comma-separated (--quick: the first only).")
+    ] = "1,4,16",
+    quick: Annotated[
+        bool, typer.Option("--quick", help="One repeat, one concurrency level, no cost growth.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Measure the reply path against raw llama-cpp-python: latency, overhead, load, memory."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from bot.quality.benchmark import run
 
-    report = run(
-        load_settings(),
-        tokens=tokens,
-        questions=questions,
-        progress=lambda step: errors.print(f"bench: {step}", style="dim"),
-    )
+    levels = _levels(users)
+    with Progress(
+        TextColumn("bench: {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    ) as shown:
+        phases: dict[str, TaskID] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in phases:
+                phases[phase] = shown.add_task(phase, total=total)
+            shown.update(phases[phase], completed=done, total=total)
+
+        report = run(
+            load_settings(),
+            tokens=tokens,
+            questions=questions,
+            repeats=1 if quick else repeats,
+            users=levels,
+            quick=quick,
+            progress=progress,
+        )
     if as_json:
         print(report.model_dump_json(indent=2))
         return
