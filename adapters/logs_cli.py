@@ -21,6 +21,7 @@ from typing import Annotated, TextIO
 
 import typer
 from pydantic import BaseModel, ValidationError
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -28,8 +29,10 @@ from bot.errors import PersonabotError
 from bot.settings import load_settings
 from bot.storage import (
     ExchangeFilter,
+    ExchangeSummary,
     InvalidInputError,
     LogView,
+    Page,
     SqlConversationLog,
     open_log,
 )
@@ -189,24 +192,64 @@ def list_(
     if as_json:
         _print_json(page)
         return
-    table = Table(title=f"exchanges {offset + 1}-{offset + len(page.items)} of {page.total}")
-    table.add_column("id", no_wrap=True)
-    for column in ("created (UTC)", "where", "user", "question", "answer", "state"):
-        table.add_column(column, overflow="fold")
-    for item in page.items:
-        state = ["refused" if item.refused else "", "" if item.grounded else "ungrounded"]
-        if item.open_flags:
-            state.append(f"{item.open_flags} flag(s)")
-        table.add_row(
-            item.id[:12],
-            item.created.strftime("%Y-%m-%d %H:%M:%S"),
-            f"{item.platform}/{item.tenant}/{item.channel}",
-            item.user_name,
-            _short(item.input_text),
-            _short(item.reply_text),
-            " ".join(s for s in state if s),
-        )
-    console.print(table)
+    console.print(exchange_table(page, console.width))
+
+
+# Kinds whose grounding matters: an ungrounded greeting or refusal is what it should be.
+_ANSWER_KINDS = {"answer", "not_direct"}
+
+
+def exchange_table(page: Page, width: int) -> Table:
+    """The listing, with as many columns as `width` holds, one line a row: ids whole, text cut
+    with an ellipsis; the answer from 100 columns, where and who from 130."""
+    rows = [_row(item, width) for item in page.items]
+    columns = ["id", "created (UTC)", "where", "user", "question", "answer", "state"]
+    if width < 130:
+        columns.remove("where")
+        columns.remove("user")
+    if width < 100:
+        columns.remove("answer")
+    caps = {"where": 28, "user": 16, "state": 24}
+    widths = {
+        name: min(caps.get(name, width), max([len(name), *(len(r[name]) for r in rows)]))
+        for name in columns
+        if name not in {"question", "answer"}
+    }
+    # Columns are 3 characters apart (padding and rule); the texts share what is left.
+    free = width - sum(widths.values()) - 3 * (len(columns) - 1)
+    texts = [name for name in ("question", "answer") if name in columns]
+    for name in texts:
+        widths[name] = max(free // len(texts), 8)
+    shown = f"{page.offset + 1}-{page.offset + len(page.items)}" if page.items else "none"
+    table = Table(
+        title=f"exchanges {shown} of {page.total}",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    for name in columns:
+        table.add_column(name, width=widths[name], no_wrap=True, overflow="ellipsis")
+    for row in rows:
+        table.add_row(*(_short(row[name], widths[name]) for name in columns))
+    return table
+
+
+def _row(item: ExchangeSummary, width: int) -> dict[str, str]:
+    kind = "refused" if item.kind == "answer" and item.refused else item.kind
+    state = [kind.replace("_", " ")]
+    if kind in _ANSWER_KINDS and not item.grounded:
+        state.append("ungrounded")
+    if item.open_flags:
+        state.append(f"{item.open_flags} flag{'s' if item.open_flags > 1 else ''}")
+    return {
+        "id": item.id[:12],
+        "created (UTC)": item.created.strftime("%Y-%m-%d %H:%M" + ("" if width < 100 else ":%S")),
+        "where": f"{item.platform}/{item.tenant}/{item.channel}",
+        "user": item.user_name,
+        "question": item.input_text,
+        "answer": item.reply_text,
+        "state": ", ".join(state),
+    }
 
 
 def _short(text: str, width: int = 60) -> str:

@@ -9,6 +9,7 @@ import getpass
 import json
 import socket
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -17,11 +18,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
 
 from bot.errors import PersonabotError
 from bot.settings import load_settings
 from bot.storage import InvalidInputError, open_log
 from bot.storage.accounts import ModeratorAccounts
+from bot.storage.models import ExchangeRow
 
 moderators_app = typer.Typer(
     help="Dashboard accounts: add, list, remove, passwd.", no_args_is_help=True
@@ -44,17 +48,55 @@ def _accounts() -> Iterator[ModeratorAccounts]:
 
 
 def _password(from_stdin: bool) -> str:
-    """From stdin (scripts), else a hidden prompt typed twice."""
+    """From stdin (scripts), else a hidden prompt typed twice. Without a terminal getpass would
+    warn and echo the password, so that is refused with the option to use instead."""
     if from_stdin:
         line = sys.stdin.readline().rstrip("\r\n")
         if not line:
             raise InvalidInputError("No password on stdin.")
         return line
     try:
-        entered: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", getpass.GetPassWarning)
+            entered: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    except getpass.GetPassWarning:
+        raise InvalidInputError(
+            "No terminal to type a password in: send it on stdin with --password-stdin."
+        ) from None
     except typer.Abort:
         raise PersonabotError("No password given.") from None
     return entered
+
+
+_PLATFORMS = {"local": "terminal"}
+
+
+def _tenants_in_log(engine: Engine) -> list[tuple[str, str, int]]:
+    """(platform, tenant, exchanges) for every tenant the log holds, so the person creating an
+    account sees which names exist (terminal traffic is tenant `local`)."""
+    tenant, platform = col(ExchangeRow.tenant), col(ExchangeRow.platform)
+    with Session(engine) as session:
+        rows = session.exec(
+            select(platform, tenant, func.count()).group_by(platform, tenant).order_by(tenant)
+        ).all()
+    return [(p, t, n) for p, t, n in rows]
+
+
+def _describe_tenants(engine: Engine, chosen: list[str]) -> list[str]:
+    found = _tenants_in_log(engine)
+    if not found:
+        return [
+            "the log has no exchanges yet: the terminal logs under tenant 'local', Discord "
+            "under the server (guild) id, Slack under the workspace (team) id"
+        ]
+    listed = ", ".join(
+        f"{t} ({_PLATFORMS.get(p, p)}, {n} exchange{'s' if n != 1 else ''})" for p, t, n in found
+    )
+    lines = [f"tenants in the log: {listed}"]
+    missing = sorted(set(chosen) - {t for _, t, _ in found})
+    if missing:
+        lines.append(f"no exchanges yet under: {', '.join(missing)}")
+    return lines
 
 
 @moderators_app.command("add")
@@ -71,10 +113,18 @@ def add(
     if not tenant and not admin:
         raise InvalidInputError("Give at least one --tenant, or --admin.")
     password = _password(password_stdin)
-    with _accounts() as accounts:
-        created = accounts.add(name, password, tenant or [], admin, getpass.getuser())
+    log = open_log(load_settings(), require_database=True)
+    try:
+        created = ModeratorAccounts(log.engine).add(
+            name, password, tenant or [], admin, getpass.getuser()
+        )
+        notes = _describe_tenants(log.engine, created.tenants)
+    finally:
+        log.close()
     scope = "all tenants" if created.admin else ", ".join(created.tenants)
     console.print(f"moderator {created.name} added ({scope})", markup=False)
+    for note in notes:
+        console.print(note, markup=False, style="dim")
 
 
 @moderators_app.command("list")
@@ -153,7 +203,8 @@ def dashboard(
         if not accounts.list():
             console.print(
                 "no moderator accounts yet: create one with "
-                "`personabot moderators add NAME --tenant T` (or --admin)",
+                "`personabot moderators add NAME --tenant local` (terminal traffic; or a guild "
+                "or workspace id, or --admin; --password-stdin reads the password from a pipe)",
                 markup=False,
                 style="yellow",
             )
