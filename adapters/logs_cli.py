@@ -217,9 +217,9 @@ def exchange_table(page: Page, width: int) -> Table:
     }
     # Columns are 3 characters apart (padding and rule); the texts share what is left.
     free = width - sum(widths.values()) - 3 * (len(columns) - 1)
-    texts = [name for name in ("question", "answer") if name in columns]
-    for name in texts:
-        widths[name] = max(free // len(texts), 8)
+    texts = [text for text in ("question", "answer") if text in columns]
+    for text in texts:
+        widths[text] = max(free // len(texts), 8)
     shown = f"{page.offset + 1}-{page.offset + len(page.items)}" if page.items else "none"
     table = Table(
         title=f"exchanges {shown} of {page.total}",
