@@ -80,6 +80,8 @@ def test_ask_json_with_the_real_model(tmp_path: Path) -> None:
     reply = json.loads(result.stdout)
     assert set(reply) == {
         "text",
+        "kind",
+        "model_sentences",
         "citations",
         "refused",
         "grounded",

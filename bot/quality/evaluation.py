@@ -1,4 +1,4 @@
-"""Scores replies against question files in the shared eval format (see ../shared/eval/README.md)."""
+"""Scores replies against question files in the shared eval format (benchmarks/eval/README.md)."""
 
 from __future__ import annotations
 
