@@ -18,15 +18,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from adapters.web.charts import Series, bar_chart, line_chart
+from adapters.web.jump import jump_link
 from adapters.web.security import (
     SECURITY_HEADERS,
     SignInThrottle,
@@ -34,23 +39,40 @@ from adapters.web.security import (
     local_path,
     same_token,
 )
+from bot.messages import ReplyKind
+from bot.quality.unanswered import (
+    DEFAULT_THRESHOLD,
+    Embed,
+    LazyEncoder,
+    QuestionGroup,
+    group_questions,
+    unanswered_questions,
+)
 from bot.storage import (
     ExchangeDetail,
     ExchangeFilter,
+    ExchangeSummary,
     ForbiddenError,
     InvalidInputError,
     LogView,
     NotFoundError,
 )
 from bot.storage.accounts import ModeratorAccounts, SessionInfo
+from bot.storage.insights import DayInsight, day_insights, kind_totals, percentile
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "pb_session"
 SIGNIN_COOKIE = "pb_signin"
+TZ_COOKIE = "pb_tz"
+# Pages a conversation's "back" link may return to, with their filters.
+LIST_PAGES = ("/exchanges", "/queue", "/users/", "/unanswered")
+BULK_LIMIT = 500
+QUEUE_FLAGGED = ExchangeFilter(flagged=True, limit=1)
 FILTER_KEYS = (
     "platform", "tenant", "channel", "user", "since", "until",
-    "flagged", "refused", "ungrounded", "q",
+    "flagged", "refused", "ungrounded", "kind", "voted", "q",
 )  # fmt: skip
+KINDS = tuple(kind.value for kind in ReplyKind)
 EXPORT_FIELDS = [
     "id", "created", "platform", "tenant", "channel", "thread", "user_id", "user_name",
     "input_text", "reply_text", "refused", "grounded", "open_flags", "redacted_by", "cited",
@@ -88,6 +110,12 @@ def _day(value: str, name: str) -> date:
 def parse_filter(params: dict[str, str], limit: int = 50, offset: int = 0) -> ExchangeFilter:
     """The list/export filter from query parameters; blank fields mean "any"."""
     given = {key: params.get(key, "").strip() for key in FILTER_KEYS}
+    if given["kind"] and given["kind"] not in KINDS:
+        raise InvalidInputError(
+            f"Unknown reply kind {given['kind']!r}: use one of {', '.join(KINDS)}."
+        )
+    if given["voted"] not in {"", "up", "down"}:
+        raise InvalidInputError("Votes filter: use up or down.")
     since = _day(given["since"], "from") if given["since"] else None
     until = _day(given["until"], "to") if given["until"] else None
     try:
@@ -108,6 +136,8 @@ def parse_filter(params: dict[str, str], limit: int = 50, offset: int = 0) -> Ex
             # refusals are never grounded, so they are left out unless asked for too.
             refused=True if given["refused"] else (False if given["ungrounded"] else None),
             grounded=False if given["ungrounded"] else None,
+            kind=given["kind"] or None,
+            voted="up" if given["voted"] == "up" else ("down" if given["voted"] else None),
             search=given["q"] or None,
             limit=limit,
             offset=offset,
@@ -135,8 +165,41 @@ def _export_row(detail: ExchangeDetail) -> dict[str, Any]:
     return {name: row[name] for name in EXPORT_FIELDS}
 
 
+def zone_of(request: Request | None) -> ZoneInfo:
+    """The moderator's chosen time zone (a cookie set on the preferences page), else UTC."""
+    name = request.cookies.get(TZ_COOKIE, "") if request is not None else ""
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+@pass_context
+def when(context: Context, value: datetime, short: bool = False) -> Markup:
+    """A stored time in the moderator's zone, with the exact UTC time on hover."""
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    zone = zone_of(context.get("request"))
+    local = utc.astimezone(zone)
+    shown = local.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")
+    if not short:
+        shown += " UTC" if zone.key == "UTC" else local.strftime(" %Z")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        utc.strftime("%Y-%m-%dT%H:%M:%SZ"), utc.strftime("%Y-%m-%d %H:%M:%S UTC"), shown
+    )
+
+
+def exchange_link(x: ExchangeSummary) -> str | None:
+    """The jump link to an exchange's reply on its platform, when its ids are stored."""
+    return jump_link(
+        x.platform, x.tenant, x.channel, x.thread,
+        getattr(x, "platform_message_id", None), getattr(x, "permalink", None),
+    )  # fmt: skip
+
+
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC")
+templates.env.filters["when"] = when
+templates.env.globals["jump"] = exchange_link
+templates.env.globals["percentile"] = percentile
 templates.env.filters["pretty"] = lambda value: json.dumps(value, indent=1, ensure_ascii=False)
 router = APIRouter()
 
@@ -148,6 +211,7 @@ class DashboardState:
     log: LogView
     accounts: ModeratorAccounts
     config: DashboardConfig
+    embed: Embed
 
 
 @dataclass
@@ -170,6 +234,10 @@ def state(request: Request) -> DashboardState:
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     # Error pages keep the navigation when the moderator is signed in.
     context.setdefault("session", getattr(request.state, "session", None))
+    view: LogView | None = getattr(request.state, "view", None)
+    if view is not None and context["session"] is not None:
+        context.setdefault("open_count", view.list_exchanges(QUEUE_FLAGGED).total)
+    context.setdefault("zone", zone_of(request).key)
     return templates.TemplateResponse(request, template, context, status_code=status)
 
 
@@ -184,6 +252,7 @@ def signed_in(request: Request) -> Moderating:
     # The one place a moderator's scope is chosen; the query layer enforces it from here on.
     view = shared.log if moderator.admin else shared.log.scoped(moderator.tenants)
     request.state.session = found
+    request.state.view = view
     return Moderating(found, view)
 
 
@@ -208,11 +277,17 @@ Checked = Annotated[Moderating, Depends(checked)]
 
 
 def create_app(
-    log: LogView, accounts: ModeratorAccounts, config: DashboardConfig | None = None
+    log: LogView,
+    accounts: ModeratorAccounts,
+    config: DashboardConfig | None = None,
+    embed: Embed | None = None,
 ) -> FastAPI:
-    """The dashboard over `log` (an admin-scoped view), signing in against `accounts`."""
+    """The dashboard over `log` (an admin-scoped view), signing in against `accounts`;
+    `embed` groups unanswered questions (default: the bundled sentence encoder, loaded lazily)."""
     app = FastAPI(title="personabot moderation", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.dashboard = DashboardState(log, accounts, config or DashboardConfig())
+    app.state.dashboard = DashboardState(
+        log, accounts, config or DashboardConfig(), embed or LazyEncoder()
+    )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
     app.middleware("http")(headers)
@@ -353,26 +428,97 @@ def home(_m: Signed) -> Response:
     return RedirectResponse("/exchanges", status_code=303)
 
 
-@router.get("/exchanges", response_class=HTMLResponse)
-def exchanges(request: Request, m: Signed) -> Response:
+def here(request: Request) -> str:
+    """This page's path and query, for links that should come back to it."""
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def back_target(value: str | None) -> str:
+    """A local list page to return to (with its filters), else the exchanges list."""
+    target = local_path(value)
+    return target if target.startswith(LIST_PAGES) else "/exchanges"
+
+
+def _listing(request: Request, m: Moderating, base: ExchangeFilter | None = None) -> dict[str, Any]:
+    """A filtered, paged listing and the links around it, for every page that shows rows."""
     params = dict(request.query_params)
     number = _page_number(params.get("page"))
     size = state(request).config.page_size
     where = parse_filter(params, size, (number - 1) * size)
+    if base is not None:
+        where = where.model_copy(update=base.model_dump(exclude_unset=True))
     listing = m.view.list_exchanges(where)
     kept = {key: params[key] for key in FILTER_KEYS if params.get(key, "").strip()}
     last = max(1, -(-listing.total // size))
+    return {
+        "listing": listing,
+        "filters": kept,
+        "query": urlencode(kept),
+        "number": number,
+        "last": last,
+        "back": here(request),
+        "prev_url": f"?{urlencode({**kept, 'page': number - 1})}" if number > 1 else "",
+        "next_url": f"?{urlencode({**kept, 'page': number + 1})}" if number < last else "",
+        "notice": _notice(request),
+    }
+
+
+def _notice(request: Request) -> str:
+    done = request.query_params.get("done", "")
+    count = request.query_params.get("count", "")
+    return f"{done}:{count}" if count.isdigit() else done
+
+
+@router.get("/exchanges", response_class=HTMLResponse)
+def exchanges(request: Request, m: Signed) -> Response:
     return page(
         request,
         "exchanges.html",
         session=m.session,
-        listing=listing,
-        filters=kept,
-        query=urlencode(kept),
-        number=number,
-        last=last,
-        prev_url=f"?{urlencode({**kept, 'page': number - 1})}" if number > 1 else "",
-        next_url=f"?{urlencode({**kept, 'page': number + 1})}" if number < last else "",
+        saved=m.view.saved_filters(m.name),
+        kinds=KINDS,
+        **_listing(request, m),
+    )
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue(request: Request, m: Signed) -> Response:
+    """What needs a moderator: exchanges with an open flag (who claimed each), then replies
+    users voted down that nobody has flagged."""
+    context = _listing(request, m, ExchangeFilter(flagged=True))
+    size = state(request).config.page_size
+    down = m.view.list_exchanges(ExchangeFilter(voted="down", flagged=False, limit=size))
+    claims: dict[str, list[str]] = {}
+    for open_flag in m.view.flags("open", limit=5000):
+        if open_flag.assignee:
+            claims.setdefault(open_flag.exchange_id, []).append(open_flag.assignee)
+    return page(request, "queue.html", session=m.session, down=down, claims=claims, **context)
+
+
+@router.get("/users/{platform}/{tenant}/{user_id}", response_class=HTMLResponse)
+def user_page(request: Request, platform: str, tenant: str, user_id: str, m: Signed) -> Response:
+    """One platform user's exchanges in one tenant, their open flags and their ban."""
+    base = ExchangeFilter(platform=platform, tenant=tenant, user=user_id)
+    context = _listing(request, m, base)
+    if not context["listing"].total:
+        raise NotFoundError(f"No exchanges from {platform} user {user_id!r} in tenant {tenant!r}.")
+    flagged = m.view.list_exchanges(base.model_copy(update={"flagged": True, "limit": 1})).total
+    return page(
+        request,
+        "user.html",
+        session=m.session,
+        subject={"platform": platform, "tenant": tenant, "user_id": user_id},
+        name=context["listing"].items[0].user_name,
+        flagged=flagged,
+        banned=next(
+            (
+                b
+                for b in m.view.bans()
+                if (b.platform, b.tenant, b.user_id) == (platform, tenant, user_id)
+            ),
+            None,
+        ),
+        **context,
     )
 
 
@@ -410,6 +556,7 @@ def conversation(request: Request, exchange_id: str, m: Signed) -> Response:
         for d in items
     }
     last = max(1, -(-listing.total // size))
+    back = back_target(request.query_params.get("back"))
     return page(
         request,
         "conversation.html",
@@ -420,7 +567,9 @@ def conversation(request: Request, exchange_id: str, m: Signed) -> Response:
         total=listing.total,
         number=number,
         last=last,
-        notice=request.query_params.get("done", ""),
+        back=back,
+        page_url=lambda n: "?" + urlencode({"page": n, "back": back}),
+        notice=_notice(request),
     )
 
 
@@ -444,63 +593,181 @@ def bans(request: Request, m: Signed) -> Response:
     return page(request, "bans.html", session=m.session, bans=m.view.bans())
 
 
+# How the stats page groups reply kinds: refusals apart from greetings and identity answers.
+KIND_GROUPS = {
+    "answered": ("answer",),
+    "not directly": ("not_direct",),
+    "refused": ("out_of_scope", "injection", "too_long", "empty", "not_text"),
+    "greeting or identity": ("greeting", "identity"),
+    "rate limited or down": ("rate_limited", "busy", "unavailable"),
+}
+
+
 @router.get("/stats", response_class=HTMLResponse)
 def stats(request: Request, m: Signed) -> Response:
-    raw = request.query_params.get("days", "30")
-    if raw not in {"7", "30", "90", "365"}:
-        raise InvalidInputError("Show 7, 30, 90 or 365 days.")
-    days = int(raw)
-    today = datetime.now(UTC).date()
-    first = today - timedelta(days=days - 1)
-    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    days, since = _days(request)
+    first = since.date()
     view = m.view
     per_day = {d.day: d for d in view.stats(since=since)}
-    latency = {d.day: d for d in view.latency(since=since)}
+    insight = day_insights(view, since=since)
     labels = [(first + timedelta(days=i)).isoformat() for i in range(days)]
     counts = [per_day[d].exchanges if d in per_day else 0 for d in labels]
 
-    def rate(day: str, part: str) -> float | None:
+    def share(day: str, count: int) -> float | None:
         found = per_day.get(day)
-        if found is None or not found.exchanges:
-            return None
-        count: int = getattr(found, part)
-        return 100.0 * count / found.exchanges
+        return 100.0 * count / found.exchanges if found and found.exchanges else None
 
+    def of(day: str) -> DayInsight:
+        return insight.get(day) or DayInsight(day=day)
+
+    def latency(pick: str, percent: int) -> list[float | None]:
+        return [percentile(getattr(of(d), pick), percent) for d in labels]
+
+    totals = kind_totals(insight)
+    groups = {name: sum(totals.get(k, 0) for k in kinds) for name, kinds in KIND_GROUPS.items()}
+    other = sum(totals.values()) - sum(groups.values())
+    model_ms = [v for d in insight.values() for v in d.model_ms]
+    canned_ms = [v for d in insight.values() for v in d.canned_ms]
     total = sum(counts)
+    flagged = sum(d.flagged for d in insight.values())
     summary = {
         "exchanges": total,
-        "refusals": sum(d.refusals for d in per_day.values()),
+        "groups": {**groups, **({"other": other} if other else {})},
         "ungrounded": sum(d.ungrounded for d in per_day.values()),
-        "flags": sum(d.flags for d in per_day.values()),
+        "flagged": flagged,
+        "flag_rate": 100.0 * flagged / total if total else 0.0,
+        "votes_up": sum(d.votes_up for d in insight.values()),
+        "votes_down": sum(d.votes_down for d in insight.values()),
+        "model": (percentile(model_ms, 50), percentile(model_ms, 95), len(model_ms)),
+        "canned": (percentile(canned_ms, 50), percentile(canned_ms, 95), len(canned_ms)),
     }
+    refusal_kinds = KIND_GROUPS["refused"]
     return page(
         request,
         "stats.html",
         session=m.session,
         days=days,
         summary=summary,
-        rows=[(d, per_day.get(d), latency.get(d)) for d in reversed(labels) if d in per_day],
+        rows=[(d, per_day.get(d), of(d)) for d in reversed(labels) if d in per_day or d in insight],
         volume=bar_chart(labels, counts, "Exchanges per day"),
         rates=line_chart(
             labels,
             [
-                Series("refused", [rate(d, "refusals") for d in labels], "s1"),
-                Series("flagged", [rate(d, "flags") for d in labels], "s2"),
-                Series("ungrounded", [rate(d, "ungrounded") for d in labels], "s3"),
+                Series(
+                    "refused",
+                    [share(d, sum(of(d).kinds.get(k, 0) for k in refusal_kinds)) for d in labels],
+                    "s1",
+                ),
+                Series("flagged", [share(d, of(d).flagged) for d in labels], "s2"),
+                Series(
+                    "ungrounded",
+                    [share(d, per_day[d].ungrounded) if d in per_day else None for d in labels],
+                    "s3",
+                ),
             ],
             "Refusal, flag and ungrounded rates",
             "%",
         ),
+        votes=line_chart(
+            labels,
+            [
+                Series("👍 up", [float(of(d).votes_up) for d in labels], "s4"),
+                Series("👎 down", [float(of(d).votes_down) for d in labels], "s2"),
+            ],
+            "Votes per day",
+        ),
         latency=line_chart(
             labels,
             [
-                Series("p50", [latency[d].p50_ms if d in latency else None for d in labels], "s1"),
-                Series("p95", [latency[d].p95_ms if d in latency else None for d in labels], "s2"),
+                Series("model p50", latency("model_ms", 50), "s1"),
+                Series("model p95", latency("model_ms", 95), "s2"),
+                Series("canned p95", latency("canned_ms", 95), "s3"),
             ],
             "Reply latency",
             "ms",
         ),
     )
+
+
+def _days(request: Request, default: str = "30") -> tuple[int, datetime]:
+    raw = request.query_params.get("days", default)
+    if raw not in {"7", "30", "90", "365"}:
+        raise InvalidInputError("Show 7, 30, 90 or 365 days.")
+    days = int(raw)
+    first = datetime.now(UTC).date() - timedelta(days=days - 1)
+    return days, datetime(first.year, first.month, first.day, tzinfo=UTC)
+
+
+def _groups(request: Request, m: Moderating) -> tuple[int, list[QuestionGroup]]:
+    days, since = _days(request)
+    asked = unanswered_questions(m.view, since=since)
+    return days, group_questions(asked, state(request).embed, DEFAULT_THRESHOLD)
+
+
+@router.get("/unanswered", response_class=HTMLResponse)
+def unanswered(request: Request, m: Signed) -> Response:
+    """What people asked that the essay does not answer, grouped by meaning."""
+    days, groups = _groups(request, m)
+    return page(
+        request,
+        "unanswered.html",
+        session=m.session,
+        days=days,
+        groups=groups,
+        questions=sum(g.count for g in groups),
+        back=here(request),
+    )
+
+
+@router.get("/unanswered.{fmt}")
+def unanswered_export(request: Request, fmt: str, m: Signed) -> Response:
+    """The grouped questions as CSV (one line a question) or JSON (one object a group)."""
+    if fmt not in {"csv", "json"}:
+        raise NotFoundError(f"No export format {fmt!r}: use csv or json.")
+    days, groups = _groups(request, m)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    disposition = {
+        "Content-Disposition": f'attachment; filename="unanswered-{days}d-{stamp}.{fmt}"'
+    }
+    if fmt == "json":
+        body = [
+            {
+                "group": number,
+                "count": group.count,
+                "label": group.label,
+                "kinds": group.kinds,
+                "first_seen": group.first_seen.isoformat(),
+                "last_seen": group.last_seen.isoformat(),
+                "questions": [
+                    {"exchange_id": a.exchange_id, "text": a.text, "kind": a.kind,
+                     "created": a.created.isoformat(), "tenant": a.tenant}
+                    for a in group.examples
+                ],
+            }
+            for number, group in enumerate(groups, 1)
+        ]  # fmt: skip
+        return Response(
+            json.dumps(body, ensure_ascii=False, indent=1),
+            media_type="application/json",
+            headers=disposition,
+        )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        ["group", "group_size", "label", "question", "kind", "created", "tenant", "exchange_id"]
+    )
+    for number, group in enumerate(groups, 1):
+        for a in group.examples:
+            writer.writerow(
+                [number, group.count, _cell(group.label), _cell(a.text), a.kind,
+                 a.created.isoformat(), a.tenant, a.exchange_id]
+            )  # fmt: skip
+    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=disposition)
+
+
+def _cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
+    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
 
 
 @router.get("/export.{fmt}")
@@ -537,12 +804,126 @@ def export(request: Request, fmt: str, m: Signed) -> Response:
 # -- actions (each one audited by the query layer) --------------------------------------
 
 
-def back(exchange_id: str, done: str) -> Response:
+# The list page (with its filters) a conversation was opened from, carried through its forms.
+Back = Annotated[str, Form(alias="back", max_length=2048)]
+
+
+def back(exchange_id: str, done: str, list_page: str = "") -> Response:
+    """To the exchange's conversation, saying what was done, still able to return to the list."""
+    query = {"done": done, **({"back": back_target(list_page)} if list_page else {})}
     return RedirectResponse(
-        f"/exchanges/{quote(exchange_id, safe='')}?{urlencode({'done': done})}"
+        f"/exchanges/{quote(exchange_id, safe='')}?{urlencode(query)}"
         f"#x-{quote(exchange_id, safe='')}",
         status_code=303,
     )
+
+
+def with_notice(target: str, done: str, count: int) -> Response:
+    """Back to a list page (its filters kept), saying what was done to how many."""
+    parts = urlsplit(back_target(target))
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in {"done", "count"}]
+    query += [("done", done), ("count", str(count))]
+    return RedirectResponse(f"{parts.path}?{urlencode(query)}", status_code=303)
+
+
+@router.post("/bulk")
+async def bulk(request: Request, m: Checked) -> Response:
+    """One action on every selected exchange: resolve their open flags, or flag them."""
+    form = await request.form()
+    ids = [value for value in form.getlist("ids") if isinstance(value, str)]
+    action = form.get("action")
+    text = form.get("text")
+    text = text.strip() if isinstance(text, str) else ""
+    target = form.get("back")
+    target = target if isinstance(target, str) else ""
+    if not ids:
+        raise InvalidInputError("Select at least one exchange (x selects, a selects the page).")
+    if len(ids) > BULK_LIMIT:
+        raise InvalidInputError(f"Select at most {BULK_LIMIT} exchanges at once.")
+    if action not in {"resolve", "flag", "claim"}:
+        raise InvalidInputError("Choose an action: resolve, flag or claim.")
+    if action == "claim":
+        claimed = 0
+        for exchange_id in dict.fromkeys(ids):
+            for found in m.view.get_exchange(exchange_id).flags:
+                if found.status == "open" and found.assignee != m.name:
+                    m.view.claim_flag(found.id, m.name)
+                    claimed += 1
+        return with_notice(target, "claimed", claimed)
+    if not text or len(text) > 2000:
+        raise InvalidInputError(
+            "Give a reason (up to 2,000 characters): it goes in the audit trail."
+        )
+    count = 0
+    for exchange_id in dict.fromkeys(ids):
+        if action == "flag":
+            m.view.open_flag(exchange_id, m.name, text)
+            count += 1
+            continue
+        for found in m.view.get_exchange(exchange_id).flags:
+            if found.status == "open":
+                m.view.resolve(found.id, m.name, text)
+                count += 1
+    return with_notice(target, "flagged" if action == "flag" else "resolved", count)
+
+
+@router.post("/flags/{flag_id}/claim")
+def claim(flag_id: int, m: Checked, list_page: Back = "") -> Response:
+    claimed = m.view.claim_flag(flag_id, m.name)
+    return back(claimed.exchange_id, "claimed", list_page)
+
+
+@router.post("/flags/{flag_id}/release")
+def release(flag_id: int, m: Checked, list_page: Back = "") -> Response:
+    released = m.view.release_flag(flag_id, m.name)
+    return back(released.exchange_id, "released", list_page)
+
+
+@router.post("/filters")
+def save_filter(
+    m: Checked,
+    name: Annotated[str, Form(max_length=128)] = "",
+    query: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """Keeps the list's current filter under a name, for this moderator only."""
+    kept = {k: v for k, v in parse_qsl(query) if k in FILTER_KEYS and v.strip()}
+    parse_filter(kept)  # a saved filter must be one the list accepts
+    saved = m.view.save_filter(m.name, name, urlencode(kept))
+    return RedirectResponse(f"/exchanges?{saved.query}", status_code=303)
+
+
+@router.post("/filters/delete")
+def delete_filter(m: Checked, name: Annotated[str, Form(max_length=128)] = "") -> Response:
+    if not m.view.delete_filter(m.name, name):
+        raise NotFoundError(f"No saved filter {name!r}.")
+    return RedirectResponse("/exchanges", status_code=303)
+
+
+@router.get("/prefs", response_class=HTMLResponse)
+def prefs(request: Request, m: Signed) -> Response:
+    return page(
+        request,
+        "prefs.html",
+        session=m.session,
+        zones=sorted(available_timezones()),
+        back=local_path(request.query_params.get("back")),
+    )
+
+
+@router.post("/prefs")
+def save_prefs(
+    m: Checked,
+    zone: Annotated[str, Form(max_length=64)] = "UTC",
+    back_to: Back = "",
+) -> Response:
+    """The time zone pages show times in (kept in a cookie: a per-browser preference)."""
+    if zone not in available_timezones():
+        raise InvalidInputError(
+            f"Unknown time zone {zone!r}: pick one from the list, e.g. Europe/Berlin."
+        )
+    response = RedirectResponse(local_path(back_to), status_code=303)
+    response.set_cookie(TZ_COOKIE, zone, max_age=365 * 86400, samesite="lax", path="/")
+    return response
 
 
 @router.post("/exchanges/{exchange_id}/flag")
@@ -550,23 +931,34 @@ def flag(
     exchange_id: str,
     m: Checked,
     reason: Annotated[str, Form(max_length=2000)] = "",
+    list_page: Back = "",
 ) -> Response:
     if not reason.strip():
         raise InvalidInputError("Say why you flag this exchange.")
     opened = m.view.open_flag(exchange_id, m.name, reason)
-    return back(opened.exchange_id, "flagged")
+    return back(opened.exchange_id, "flagged", list_page)
 
 
 @router.post("/flags/{flag_id}/resolve")
-def resolve(flag_id: int, m: Checked, note: Annotated[str, Form(max_length=4000)] = "") -> Response:
+def resolve(
+    flag_id: int,
+    m: Checked,
+    note: Annotated[str, Form(max_length=4000)] = "",
+    list_page: Back = "",
+) -> Response:
     done = m.view.resolve(flag_id, m.name, note.strip() or None)
-    return back(done.exchange_id, "resolved")
+    return back(done.exchange_id, "resolved", list_page)
 
 
 @router.post("/flags/{flag_id}/note")
-def note(flag_id: int, m: Checked, text: Annotated[str, Form(max_length=4000)] = "") -> Response:
+def note(
+    flag_id: int,
+    m: Checked,
+    text: Annotated[str, Form(max_length=4000)] = "",
+    list_page: Back = "",
+) -> Response:
     noted = m.view.add_note(flag_id, m.name, text)
-    return back(noted.exchange_id, "noted")
+    return back(noted.exchange_id, "noted", list_page)
 
 
 @router.post("/exchanges/{exchange_id}/redact")
@@ -575,11 +967,12 @@ def redact(
     m: Checked,
     reason: Annotated[str, Form(max_length=2000)] = "",
     confirm: Annotated[str, Form(max_length=8)] = "",
+    list_page: Back = "",
 ) -> Response:
     if confirm != "yes":
         raise InvalidInputError("Tick the box to confirm: a redaction cannot be undone.")
     done = m.view.redact(exchange_id, m.name, reason)
-    return back(done.id, "redacted")
+    return back(done.id, "redacted", list_page)
 
 
 @router.post("/bans")
@@ -590,9 +983,12 @@ def ban(
     user_id: Annotated[str, Form(max_length=128)],
     reason: Annotated[str, Form(max_length=2000)] = "",
     exchange: Annotated[str, Form(max_length=64)] = "",
+    list_page: Back = "",
 ) -> Response:
     m.view.ban(platform, tenant, user_id, m.name, reason)
-    return back(exchange, "banned") if exchange else RedirectResponse("/bans", status_code=303)
+    if exchange:
+        return back(exchange, "banned", list_page)
+    return RedirectResponse(back_target(list_page) if list_page else "/bans", status_code=303)
 
 
 @router.post("/bans/lift")
@@ -602,6 +998,9 @@ def unban(
     tenant: Annotated[str, Form(max_length=128)],
     user_id: Annotated[str, Form(max_length=128)],
     exchange: Annotated[str, Form(max_length=64)] = "",
+    list_page: Back = "",
 ) -> Response:
     m.view.unban(platform, tenant, user_id, m.name)
-    return back(exchange, "unbanned") if exchange else RedirectResponse("/bans", status_code=303)
+    if exchange:
+        return back(exchange, "unbanned", list_page)
+    return RedirectResponse(back_target(list_page) if list_page else "/bans", status_code=303)

@@ -114,10 +114,11 @@ def test_sign_in_filter_and_open_a_conversation(
 
     page.goto(f"{server}/exchanges")
     page.get_by_label("Search").fill("yeltsin THINK about")
+    page.get_by_text("More filters").click()
     page.get_by_label("Channel").fill("general")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("h1 small")).to_have_text("1 match")
-    rows.first.locator("a").click()
+    rows.first.locator("a.open").click()
 
     focus = page.locator("article.focus")
     expect(focus).to_contain_text("What did Yeltsin think about NATO expansion?")
@@ -143,7 +144,7 @@ def test_sign_in_filter_and_open_a_conversation(
     page.goto(f"{server}/exchanges")
     page.screenshot(path=str(ARTIFACTS / "dashboard-list-phone.png"), full_page=True)
     page.goto(f"{server}/stats")
-    expect(page.locator("svg.chart")).to_have_count(3)
+    expect(page.locator("svg.chart")).to_have_count(4)
     page.screenshot(path=str(ARTIFACTS / "dashboard-stats-phone.png"), full_page=True)
 
 
@@ -186,14 +187,14 @@ def test_flag_resolve_redact_and_ban(page: Page, server: str, seeded: Seeded) ->
     expect(page.locator(".notice")).to_have_text("User banned.")
     expect(card.locator(".badge", has_text="user banned")).to_be_visible()
     page.goto(f"{server}/bans")
-    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("main tbody tr")).to_have_count(1)
     page.get_by_role("button", name="Lift").click()
     expect(page.get_by_text("Nobody is banned.")).to_be_visible()
 
     page.goto(f"{server}/audit")
-    actions = page.locator("tbody tr td:nth-child(3)").all_inner_texts()
+    actions = page.locator("main tbody tr td:nth-child(3)").all_inner_texts()
     assert actions[:5] == ["unban", "ban", "redact", "resolve", "flag"]
-    expect(page.locator("tbody tr").first).to_contain_text("alice")
+    expect(page.locator("main tbody tr").first).to_contain_text("alice")
 
 
 def test_export_the_current_filter(page: Page, server: str, seeded: Seeded) -> None:
