@@ -1,20 +1,20 @@
-"""The persona as a discord.py bot: triggers, slash commands, controls, and replies formatted for Discord."""
+"""The persona as a discord.py bot: triggers, conversations, streamed replies, commands, feedback."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
-import re
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import discord
 from discord import app_commands
 from discord.ext import commands
-from discord.utils import escape_markdown
 
 from bot.conversation_log import ModerationStore
 from bot.core import DialogueCore
@@ -24,12 +24,17 @@ from bot.serving.inference import InferenceQueue, QueueFullError
 from bot.serving.logging_setup import request_context
 from bot.serving.ratelimit import RateLimiter, TokenBucketLimiter
 
-from .formatting import neutralise_mentions, render_reply, split_message
+from .feedback import VoteButton, feedback_view, mark_of
+from .formatting import neutralise_mentions, render_reply, render_text
+from .incoming import clean, is_own_role, looks_like_question, plain_text
 from .settings import DiscordSettings
+from .streaming import NO_PINGS, DeliveryError, StreamedReply, with_retries
+from .sync import STATE_FILE, sync_commands
 
 logger = logging.getLogger(__name__)
-NO_PINGS = discord.AllowedMentions.none()
 PLATFORM = "discord"
+# How far back a reply chain is followed to find its root; beyond it the chain starts anew.
+MAX_CHAIN_HOPS = 25
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -54,6 +59,9 @@ class BoundedMap(Generic[K, V]):
         while len(self._items) > self._limit:
             self._items.popitem(last=False)
 
+    def pop(self, key: K) -> V | None:
+        return self._items.pop(key, None)
+
     def __contains__(self, key: object) -> bool:
         return key in self._items
 
@@ -63,10 +71,28 @@ class BoundedMap(Generic[K, V]):
 
 @dataclass(frozen=True)
 class SentReply:
-    """What the bot keeps about one of its messages: the exchange to flag, the conversation to continue."""
+    """A cache of what the bot's messages carry in their buttons: the exchange and conversation."""
 
     exchange_id: str
-    thread: str | None
+    thread: str
+
+
+@dataclass
+class Answer:
+    """A question being answered or answered: its task, the bot's messages and the text answered."""
+
+    content: str
+    task: asyncio.Task[None] | None = None
+    messages: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Canned:
+    """A reply from a template instead of an answer (rate limits, size); `quiet`: say nothing."""
+
+    template: str
+    values: dict[str, Any] = field(default_factory=dict)
+    quiet: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,8 +124,31 @@ def build_intents() -> discord.Intents:
     return intents
 
 
+class PersonaTree(app_commands.CommandTree[Any]):
+    """Answers a command Discord still shows but this version no longer has, instead of silence."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
+        if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
+            text = (
+                "I don't have that command (any more): your Discord may show an old list. "
+                "Try `/ask`, `/about` or `/forget`."
+            )
+        else:
+            logger.error("command %s failed", interaction.command, exc_info=error)
+            text = "Something went wrong on my side; please try again."
+        with contextlib.suppress(discord.HTTPException):
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+            else:
+                await interaction.response.send_message(
+                    text, ephemeral=True, allowed_mentions=NO_PINGS
+                )
+
+
 class PersonaBot(commands.Bot):
-    """Answers mentions, DMs, replies and thread follow-ups through the shared core and inference queue."""
+    """Answers mentions, DMs, reply chains and thread questions through the shared core and queue."""
 
     def __init__(
         self,
@@ -117,6 +166,7 @@ class PersonaBot(commands.Bot):
             intents=build_intents(),
             allowed_mentions=NO_PINGS,
             help_command=None,
+            tree_cls=PersonaTree,
             **options,
         )
         self.core = core
@@ -132,43 +182,91 @@ class PersonaBot(commands.Bot):
             settings.channel_rate, settings.channel_rate_seconds
         )
         self.sent: BoundedMap[int, SentReply] = BoundedMap(settings.tracked_messages)
+        self.answers: BoundedMap[int, Answer] = BoundedMap(settings.tracked_messages)
         self.answered_threads: BoundedMap[int, bool] = BoundedMap(settings.tracked_messages)
         self._warned_until: BoundedMap[str, float] = BoundedMap(settings.tracked_messages)
+        # Each person's latest conversation per channel, which /forget clears.
+        self._latest: BoundedMap[tuple[str, str], str] = BoundedMap(settings.tracked_messages)
+        self._work: set[asyncio.Task[Any]] = set()
+        self.draining = False
 
     async def setup_hook(self) -> None:
-        """Registers the slash commands and the context menu, then syncs them where configured."""
+        """Registers the commands and the vote buttons, then syncs the commands if they changed."""
         self._add_commands()
-        if not self.settings.sync_commands:
-            return
-        if self.settings.command_guild_ids:
-            for guild_id in self.settings.command_guild_ids:
-                guild = discord.Object(id=guild_id)
-                self.tree.copy_global_to(guild=guild)
-                await self.tree.sync(guild=guild)
-        else:
-            await self.tree.sync()
+        self.add_dynamic_items(VoteButton)
+        if self.settings.sync_commands:
+            state = Path(self.core.settings.data_dir) / STATE_FILE
+            await sync_commands(self, self.tree, self.settings.command_guild_ids, state)
+
+    async def drain(self, grace_s: float) -> bool:
+        """Stops taking questions and waits up to `grace_s` for answers in progress; True if all
+        finished. Those still running are cancelled by `close`."""
+        self.draining = True
+        pending = {task for task in self._work if not task.done()}
+        if pending:
+            logger.info("waiting up to %.1fs for %d answers in progress", grace_s, len(pending))
+            _, pending = await asyncio.wait(pending, timeout=grace_s)
+        return not pending
 
     async def close(self) -> None:
         await super().close()
         await asyncio.to_thread(self.queue.close)
 
+    def _track(self) -> None:
+        """Counts the running event handler as work that shutdown waits for."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._work.add(task)
+            task.add_done_callback(self._work.discard)
+
     # -- messages -------------------------------------------------------------------------------
 
     async def on_message(self, message: discord.Message) -> None:
+        await self._consider(message)
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        """An edited question is answered anew, in the same messages; an unchanged one is not."""
+        message = payload.message
+        earlier = self.answers.get(message.id)
+        if earlier is not None and earlier.content == message.content:
+            return  # Discord also sends updates for embeds and pins
+        if earlier is not None and earlier.task is not None and not earlier.task.done():
+            earlier.task.cancel()
+        await self._consider(message, reuse=earlier.messages if earlier else None)
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        """A question deleted while it is being answered is not answered: the answer is withdrawn."""
+        earlier = self.answers.pop(payload.message_id)
+        if earlier is None or earlier.task is None or earlier.task.done():
+            return
+        earlier.task.cancel()
+        for posted in earlier.messages:
+            with contextlib.suppress(discord.HTTPException, DeliveryError):
+                await with_retries(posted.delete)
+
+    async def _consider(self, message: discord.Message, reuse: list[Any] | None = None) -> None:
         """Answers a message addressed to the persona; everything else is left alone."""
         me = self.user
-        if me is None or message.author.bot:
+        if me is None or message.author.bot or self.draining:
             return
         place = place_of(message.channel, message.guild.id if message.guild else None)
-        if not self._allowed(place) or not self._addressed(message, me):
+        if not self._allowed(place):
+            return
+        cleaned = plain_text(message, me.id)
+        if not self._addressed(message, me, cleaned.addressed, cleaned.text):
             return
         if await asyncio.to_thread(
             self.moderation.is_banned, PLATFORM, place.tenant, str(message.author.id)
         ):
             return
-        thread = self._conversation(message, place)
+        self._track()
+        answer = Answer(message.content, asyncio.current_task(), list(reuse or []))
+        self.answers.put(message.id, answer)
+        thread = await self._conversation(message, place)
+        self._latest.put((str(message.channel.id), str(message.author.id)), thread)
         incoming = IncomingMessage(
-            text=re.sub(rf"<@!?{me.id}>", "", message.content).strip(),
+            text=cleaned.text,
+            raw_text=message.content,
             platform=PLATFORM,
             tenant=place.tenant,
             channel=place.channel,
@@ -177,17 +275,29 @@ class PersonaBot(commands.Bot):
             user_name=message.author.display_name,
             received_at=message.created_at,
         )
-        refusal = self._refusal(incoming, warn_once=True)
-        if refusal == "":
-            return
-        reference = message.to_reference(fail_if_not_exists=False)
-        if refusal is not None:
-            await self._send_chunks(message.channel, [refusal], reference)
+        question = message.to_reference(fail_if_not_exists=False)
+
+        async def post(content: str, previous: Any, view: discord.ui.View | None) -> Any:
+            reference = previous.to_reference(fail_if_not_exists=False) if previous else question
+            sent = await message.channel.send(
+                content,
+                reference=reference,
+                mention_author=False,
+                allowed_mentions=NO_PINGS,
+                suppress_embeds=True,
+                view=view or discord.utils.MISSING,
+            )
+            return sent
+
+        stream = StreamedReply(
+            post, interval=self.settings.edit_interval_seconds, existing=answer.messages
+        )
+        answer.messages = stream.messages
+        canned = self._canned(incoming, place, warn_once=True)
+        if canned is not None and canned.quiet:
             return
         async with message.channel.typing():
-            exchange, text = await self._respond(incoming)
-        ids = await self._send_chunks(message.channel, split_message(text), reference)
-        self._remember(ids, exchange, thread)
+            await self._deliver(incoming, stream, canned)
         if isinstance(message.channel, discord.Thread):
             self.answered_threads.put(message.channel.id, True)
 
@@ -199,9 +309,14 @@ class PersonaBot(commands.Bot):
             not channels or place.channel_id in channels
         )
 
-    def _addressed(self, message: discord.Message, me: discord.ClientUser) -> bool:
-        """A DM, a mention, a reply to the bot, or anything in a thread the bot answered in."""
-        if message.guild is None or me in message.mentions:
+    def _addressed(
+        self, message: discord.Message, me: discord.ClientUser, mentioned: bool, text: str
+    ) -> bool:
+        """A DM, a mention (of the bot or its role), a reply to the bot, or a question in a
+        thread the bot answered in or started; chatter in such a thread is left to the people."""
+        if message.guild is None or mentioned or me in message.mentions:
+            return True
+        if any(is_own_role(role, me.id) for role in message.role_mentions):
             return True
         reference = message.reference
         if reference is not None and reference.message_id is not None:
@@ -211,87 +326,144 @@ class PersonaBot(commands.Bot):
             ):
                 return True
         channel = message.channel
-        return isinstance(channel, discord.Thread) and (
+        in_our_thread = isinstance(channel, discord.Thread) and (
             channel.id in self.answered_threads or channel.owner_id == me.id
         )
+        return in_our_thread and looks_like_question(text)
 
-    def _conversation(self, message: discord.Message, place: Place) -> str | None:
-        """A reply continues the conversation of the answer it replies to; threads have their own."""
-        reference = message.reference
-        if reference is None or reference.message_id is None:
+    async def _conversation(self, message: discord.Message, place: Place) -> str:
+        """The conversation's id: a Discord thread's id; "" in a DM; otherwise the root of the
+        reply chain (a question that replies to nothing is the root of the chain its answer
+        starts). The bot's own messages name their conversation in their buttons, so following
+        a chain needs no memory and usually no request."""
+        if place.thread is not None:
             return place.thread
-        earlier = self.sent.get(reference.message_id)
-        if earlier is not None:
-            return earlier.thread
-        resolved = reference.resolved
-        if (
-            isinstance(resolved, discord.Message)
-            and self.user
-            and resolved.author.id == self.user.id
-        ):
-            return place.thread or f"reply-{reference.message_id}"
-        return place.thread
+        if message.guild is None:
+            return ""
+        current = message
+        for _ in range(MAX_CHAIN_HOPS):
+            if self.user is not None and current.author.id == self.user.id:
+                known = self.sent.get(current.id)
+                mark = mark_of(current)
+                if known is not None or (mark is not None and mark.thread):
+                    return known.thread if known is not None else mark.thread  # type: ignore[union-attr]
+                if current.interaction_metadata is not None:
+                    return str(current.interaction_metadata.id)
+            reference = current.reference
+            if reference is None or reference.message_id is None:
+                return str(current.id)
+            if reference.type is not discord.MessageReferenceType.reply:
+                return str(current.id)  # a forwarded message starts its own conversation
+            parent = await self._referenced(current, reference)
+            if parent is None:
+                return str(reference.message_id)
+            current = parent
+        return str(current.id)
+
+    async def _referenced(
+        self, message: discord.Message, reference: discord.MessageReference
+    ) -> discord.Message | None:
+        if isinstance(reference.resolved, discord.Message):
+            return reference.resolved
+        if reference.cached_message is not None:
+            return reference.cached_message
+        if reference.message_id is None or reference.channel_id != message.channel.id:
+            return None
+        try:
+            return await message.channel.fetch_message(reference.message_id)
+        except discord.HTTPException:
+            return None
 
     # -- controls shared by messages and slash commands ------------------------------------------
 
-    def _refusal(self, incoming: IncomingMessage, warn_once: bool) -> str | None:
-        """None to go ahead; otherwise the text to say instead ("" means stay quiet)."""
+    def _canned(self, incoming: IncomingMessage, place: Place, warn_once: bool) -> Canned | None:
+        """None to go ahead; otherwise the canned reply to give instead (or to keep quiet).
+        The channel limit counts a channel, or a Discord thread, whatever its conversations."""
         now = time.monotonic()
         for key, limiter in (
             (f"user:{incoming.user_id}", self.user_limiter),
-            (f"channel:{incoming.thread or incoming.channel}", self.channel_limiter),
+            (f"channel:{place.thread or place.channel}", self.channel_limiter),
         ):
             decision = limiter.hit(key)
             if decision.allowed:
                 continue
             if warn_once:
                 if (self._warned_until.get(key) or 0.0) > now:
-                    return ""
+                    return Canned("slow_down", quiet=True)
                 self._warned_until.put(key, now + decision.retry_after_s)
-            return self.core.canned("slow_down", seconds=max(1, math.ceil(decision.retry_after_s)))
+            return Canned("slow_down", {"seconds": max(1, math.ceil(decision.retry_after_s))})
         if len(incoming.text) > self.settings.max_input_chars:
-            return self.core.canned("too_long", limit=self.settings.max_input_chars)
+            return Canned("too_long", {"limit": self.settings.max_input_chars})
         return None
 
-    async def _respond(self, incoming: IncomingMessage) -> tuple[Exchange | None, str]:
-        """The exchange and its Discord text, or an in-voice apology when the model cannot answer."""
+    async def _exchange(self, incoming: IncomingMessage, stream: StreamedReply) -> Exchange:
+        """The core's exchange, its text streamed; an in-voice apology (logged) when it cannot."""
+        loop = asyncio.get_running_loop()
+
+        def on_text(piece: str) -> None:
+            loop.call_soon_threadsafe(stream.feed, piece)
+
         try:
             with request_context():
-                exchange = await self.queue.respond(incoming)
+                return await self.queue.respond(incoming, on_text)
         except QueueFullError:
-            return None, self.core.canned("busy")
+            template = "busy"
         except PersonabotError:
             logger.warning("generation failed", exc_info=True)
-            return None, self.core.canned("unavailable")
-        return exchange, render_reply(exchange.reply)
+            template = "unavailable"
+        return await asyncio.to_thread(self.core.record_canned, incoming, template)
 
-    async def _send_chunks(
+    async def _deliver(
         self,
-        channel: discord.abc.Messageable,
-        chunks: list[str],
-        reference: discord.MessageReference | None = None,
-    ) -> list[int]:
-        """Sends each chunk (the first as a reply), never pinging anyone; returns the message ids."""
-        ids: list[int] = []
-        for number, chunk in enumerate(chunks):
-            try:
-                sent = await channel.send(
-                    neutralise_mentions(chunk),
-                    reference=reference if number == 0 else None,  # type: ignore[arg-type]
-                    mention_author=False,
-                    allowed_mentions=NO_PINGS,
+        incoming: IncomingMessage,
+        stream: StreamedReply,
+        canned: Canned | None,
+    ) -> Exchange:
+        """Streams the answer (or a canned reply), adds the vote buttons, records the delivery."""
+        runner = asyncio.create_task(stream.run(render_text))
+        try:
+            if canned is not None:
+                exchange = await asyncio.to_thread(
+                    self.core.record_canned, incoming, canned.template, **canned.values
                 )
-            except discord.HTTPException:
-                logger.warning("could not send a reply chunk", exc_info=True)
-                break
-            ids.append(sent.id)
-        return ids
+            else:
+                exchange = await self._exchange(incoming, stream)
+            thread = incoming.thread or ""
+            stream.finish(render_reply(exchange.reply), feedback_view(exchange.id, thread))
+            detail = ""
+            try:
+                await runner
+            except DeliveryError as exc:
+                detail = str(exc)
+                logger.warning("reply %s not delivered: %s", exchange.id, detail)
+        finally:
+            runner.cancel()
+        for posted in stream.messages:
+            self.sent.put(posted.id, SentReply(exchange.id, thread))
+        first = stream.messages[0] if stream.messages else None
+        await asyncio.to_thread(
+            self.moderation.record_delivery,
+            exchange.id,
+            str(first.id) if first is not None else None,
+            first.jump_url if first is not None else None,
+            not detail and first is not None,
+            detail,
+        )
+        return exchange
 
-    def _remember(self, ids: list[int], exchange: Exchange | None, thread: str | None) -> None:
-        if exchange is None:
-            return
-        for message_id in ids:
-            self.sent.put(message_id, SentReply(exchange.id, thread))
+    # -- feedback ----------------------------------------------------------------------------------
+
+    async def on_vote(self, interaction: discord.Interaction, exchange_id: str, value: int) -> None:
+        """One vote per person per reply, changeable; only the voter sees the confirmation."""
+        voter = f"{PLATFORM}:{interaction.user.id}"
+        recorded = await asyncio.to_thread(self.moderation.vote, exchange_id, voter, value)
+        text = (
+            ("Thanks, noted 👍" if value > 0 else "Thanks, noted 👎")
+            + " (click the other button to change your vote)."
+            if recorded
+            else "I no longer have a record of that reply, so the vote was not counted."
+        )
+        await self._private(interaction, text)
 
     # -- slash commands and the context menu -----------------------------------------------------
 
@@ -325,39 +497,61 @@ class PersonaBot(commands.Bot):
         return place_of(channel, interaction.guild_id)
 
     async def ask(self, interaction: discord.Interaction, question: str) -> None:
-        """Cheap refusals answer at once (privately); a real question is deferred, then followed up."""
+        """Cheap refusals answer at once (privately); a real question is deferred, then streamed
+        through the follow-up message. Its conversation is the interaction's own until someone
+        replies to the answer."""
         place = self._interaction_place(interaction)
         user = interaction.user
+        me_id = self.user.id if self.user else 0
+        cleaned = clean(question, me_id, guild=interaction.guild)
+        thread = place.thread if place.thread is not None else str(interaction.id)
+        if place.guild_id is None:
+            thread = ""
+        self._latest.put((str(interaction.channel_id), str(user.id)), thread)
         incoming = IncomingMessage(
-            text=question.strip(),
+            text=cleaned.text,
+            raw_text=question,
             platform=PLATFORM,
             tenant=place.tenant,
             channel=place.channel,
-            thread=place.thread,
+            thread=thread,
             user_id=str(user.id),
             user_name=user.display_name,
             received_at=interaction.created_at,
         )
+        if self.draining:
+            await self._private(interaction, "I'm restarting; please ask again in a minute.")
+            return
         if not self._allowed(place):
             await self._private(interaction, "I don't answer questions in this channel.")
             return
         if await asyncio.to_thread(self.moderation.is_banned, PLATFORM, place.tenant, str(user.id)):
             await self._private(interaction, "Sorry, you can't ask me questions here.")
             return
-        refusal = self._refusal(incoming, warn_once=False)
-        if refusal:
-            await self._private(interaction, refusal)
-            return
-        await interaction.response.defer(thinking=True)
-        exchange, text = await self._respond(incoming)
-        ids: list[int] = []
-        quoted = escape_markdown(" ".join(question.split()))
-        for chunk in split_message(f"> {quoted}\n\n{text}"):
-            sent = await interaction.followup.send(
-                neutralise_mentions(chunk), allowed_mentions=NO_PINGS, wait=True
+        canned = self._canned(incoming, place, warn_once=False)
+        if canned is not None:
+            exchange = await asyncio.to_thread(
+                self.core.record_canned, incoming, canned.template, **canned.values
             )
-            ids.append(sent.id)
-        self._remember(ids, exchange, place.thread)
+            await self._private(interaction, exchange.reply.text)
+            return
+        self._track()
+        await interaction.response.defer(thinking=True)
+
+        async def post(content: str, _previous: Any, view: discord.ui.View | None) -> Any:
+            return await interaction.followup.send(
+                content,
+                allowed_mentions=NO_PINGS,
+                suppress_embeds=True,
+                view=view or discord.utils.MISSING,
+                wait=True,
+            )
+
+        quoted = render_text(" ".join(question.split()))
+        stream = StreamedReply(
+            post, interval=self.settings.edit_interval_seconds, prefix=f"> {quoted}\n\n"
+        )
+        await self._deliver(incoming, stream, None)
 
     async def about(self, interaction: discord.Interaction) -> None:
         meta = self.core.knowledge.metadata
@@ -367,19 +561,22 @@ class PersonaBot(commands.Bot):
             f'Source: "{meta.title}" by {meta.author}, in the book "{meta.book}". '
             "Every answer quotes and cites the essay's passages.\n\n"
             f"I can talk about:\n{topics}\n\n"
-            "Mention me, DM me, or use `/ask`. `/forget` clears our conversation here; "
-            'to flag a bad answer, right-click it → Apps → "Report reply".'
+            "Mention me, DM me, or use `/ask`; reply to one of my answers to go on with it. "
+            "`/forget` clears our conversation here; 👍/👎 under an answer tell the moderators "
+            'how it was; to flag a bad answer, right-click it → Apps → "Report reply".'
         )
         await self._private(interaction, text)
 
     async def forget(self, interaction: discord.Interaction) -> None:
+        """Clears the conversation here: the thread's, or the caller's latest in this channel."""
         place = self._interaction_place(interaction)
+        latest = self._latest.get((str(interaction.channel_id), str(interaction.user.id)))
         incoming = IncomingMessage(
             text="",
             platform=PLATFORM,
             tenant=place.tenant,
             channel=place.channel,
-            thread=place.thread,
+            thread=place.thread if place.thread is not None else latest or "",
             user_id=str(interaction.user.id),
         )
         forgotten = self.core.forget(incoming)
@@ -393,16 +590,18 @@ class PersonaBot(commands.Bot):
     async def report(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Flags the exchange behind one of the bot's replies for moderators; only the reporter sees it."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        sent = self.sent.get(message.id)
+        known = self.sent.get(message.id)
+        mark = mark_of(message)
+        exchange_id = known.exchange_id if known else mark.exchange_id if mark else None
         if self.user is None or message.author.id != self.user.id:
             text = "Only my own replies can be reported."
-        elif sent is None:
+        elif exchange_id is None:
             text = "I no longer have a record of that reply, so it cannot be reported."
         else:
             user = interaction.user
             flagged = await asyncio.to_thread(
                 self.moderation.flag,
-                sent.exchange_id,
+                exchange_id,
                 f"{PLATFORM}:{user.id}",
                 f'"Report reply" by {user} in guild {interaction.guild_id or "dm"}, '
                 f"channel {interaction.channel_id}, message {message.id}",

@@ -10,21 +10,28 @@ from adapters.links import strip_tracking
 from bot.messages import Reply
 
 MESSAGE_LIMIT = 2000
+SOURCES = "**Sources**"
 # @everyone, @here, users <@1> / <@!1> and roles <@&1>: a zero-width space after "@" stops the ping
 # even if allowed_mentions were ever lost, and shows the text as written.
 _MENTION = re.compile(r"@(everyone|here)|<@([!&]?\d+)>")
 _SENTENCE_END = re.compile(r"[.!?…][\"”’')\]]*\s")
+_CITATION_HEADING = re.compile(r"\d+\. \*\*")
 
 
 def neutralise_mentions(text: str) -> str:
     return _MENTION.sub(lambda m: m.group(0).replace("@", "@\u200b", 1), text)
 
 
+def render_text(text: str) -> str:
+    """Answer text as Discord shows it: markdown escaped, links previewless, pings defused."""
+    return neutralise_mentions(_safe(text.strip()))
+
+
 def render_reply(reply: Reply) -> str:
     """The answer, then each cited passage as a bold section name over a block-quoted quote."""
     parts = [_safe(reply.text.strip())]
     if reply.citations:
-        sources = ["**Sources**"]
+        sources = [SOURCES]
         for number, citation in enumerate(reply.citations, 1):
             sources.append(f"{number}. **{_safe(' '.join(citation.section.split()))}**")
             sources.extend(f"> {_safe(line)}" for line in citation.quote.splitlines())
@@ -38,9 +45,54 @@ def _safe(text: str) -> str:
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Chunks of at most `limit` characters, cut at a paragraph, line, sentence or word boundary."""
+    """Chunks of at most `limit` characters that keep each citation (heading and quote) whole.
+
+    The text is cut into blocks (answer paragraphs; "Sources" glued to the first citation; each
+    citation with its quote lines), packed greedily; only a block longer than a message is cut
+    inside, at a line, sentence or word end, and a quote cut in two stays a quote.
+    """
     chunks: list[str] = []
-    rest = text.strip()
+    current = ""
+    for separator, block in _blocks(text.strip()):
+        joined = f"{current}{separator}{block}" if current else block
+        if len(joined) <= limit:
+            current = joined
+            continue
+        if len(block) > limit:  # cut anyway: fill what is left of this message first
+            pieces = _cut_block(joined, limit)
+        else:
+            if current:
+                chunks.append(current)
+            pieces = [block]
+        chunks.extend(pieces[:-1])
+        current = pieces[-1]
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """(separator before, block) pairs: paragraphs, and citations with their quote lines."""
+    blocks: list[tuple[str, str]] = []
+    for number, paragraph in enumerate(re.split(r"\n{2,}", text)):
+        lines = paragraph.split("\n")
+        current: list[str] = []
+        separator = "\n\n" if number else ""
+        for line in lines:
+            starts_citation = bool(_CITATION_HEADING.match(line))
+            if starts_citation and current and current != [SOURCES]:
+                blocks.append((separator, "\n".join(current)))
+                current, separator = [], "\n"
+            current.append(line)
+        if current:
+            blocks.append((separator, "\n".join(current)))
+    return [(sep, block.strip()) for sep, block in blocks if block.strip()]
+
+
+def _cut_block(block: str, limit: int) -> list[str]:
+    """A block too long for one message, cut at the best boundaries within the limit."""
+    chunks: list[str] = []
+    rest = block.strip()
     while len(rest) > limit:
         cut = _cut_point(rest, limit)
         head, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
@@ -52,7 +104,7 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
             rest = "> " + rest
     if rest:
         chunks.append(rest)
-    return chunks
+    return chunks or [""]
 
 
 def _cut_point(text: str, limit: int) -> int:

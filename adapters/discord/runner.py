@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import signal
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import discord
+import yarl
+from discord.gateway import DiscordWebSocket
 
 from bot.conversation_log import ModerationStore
 from bot.core import DialogueCore
@@ -30,6 +35,8 @@ _NO_INTENT = (
     "Bot → Privileged Gateway Intents, then start again."
 )
 _AUTHENTICATION_FAILED = 4004
+_GATEWAY_PROBE_S = 10.0
+logger = logging.getLogger(__name__)
 
 
 def shared_limiters(
@@ -65,20 +72,78 @@ def create_bot(
 
 
 async def serve(bot: PersonaBot, token: str) -> None:
-    """Runs until closed; a rejected token or intent ends it at once instead of retrying."""
+    """Runs until closed or until SIGTERM/SIGINT, which let answers in progress finish (within
+    the grace period) before the gateway is closed cleanly; a rejected token or intent, or a
+    gateway that cannot be reached, ends it at once instead of retrying."""
     async with bot:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        handled = []
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, stop.set)
+                handled.append(signum)
+        running = asyncio.create_task(_connect(bot, token))
+        stopping = asyncio.create_task(stop.wait())
         try:
-            await bot.start(token)
-        except discord.LoginFailure:
+            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if stopping.done() and not running.done():
+                grace = bot.settings.shutdown_grace_seconds
+                finished = await bot.drain(grace)
+                logger.info(
+                    "shutting down: %s",
+                    "answers finished" if finished else f"answers cut off after {grace:.0f}s",
+                )
+                await bot.close()
+            await running
+        finally:
+            stopping.cancel()
+            for signum in handled:
+                loop.remove_signal_handler(signum)
+
+
+async def _connect(bot: PersonaBot, token: str) -> None:
+    try:
+        await bot.login(token)
+        await _probe_gateway(bot)
+        await bot.connect()
+    except discord.LoginFailure:
+        raise ConfigurationError(_BAD_TOKEN) from None
+    except discord.PrivilegedIntentsRequired:
+        raise ConfigurationError(_NO_INTENT) from None
+    except discord.ConnectionClosed as exc:
+        if exc.code == _AUTHENTICATION_FAILED:
             raise ConfigurationError(_BAD_TOKEN) from None
-        except discord.PrivilegedIntentsRequired:
-            raise ConfigurationError(_NO_INTENT) from None
-        except discord.ConnectionClosed as exc:
-            if exc.code == _AUTHENTICATION_FAILED:
-                raise ConfigurationError(_BAD_TOKEN) from None
-            raise
-        except (aiohttp.ClientError, OSError) as exc:  # at login; later drops are retried
-            raise PersonabotError(f"Cannot reach Discord: {exc}") from None
+        raise
+    except (aiohttp.ClientError, OSError) as exc:  # at login; later drops are retried
+        raise PersonabotError(f"Cannot reach Discord: {exc}") from None
+    except AttributeError:
+        # discord.py's reconnect path reads the session of a gateway it never reached.
+        if bot.ws is None:
+            raise PersonabotError("Cannot reach Discord's gateway.") from None
+        raise
+
+
+async def _probe_gateway(bot: PersonaBot) -> None:
+    """Opens (and closes) one TCP connection to the gateway the client will use, so that a
+    gateway that cannot be reached at start-up is one clear error rather than a retry loop."""
+    url = DiscordWebSocket.DEFAULT_GATEWAY
+    if isinstance(bot, discord.AutoShardedClient) and bot.shard_count is None:
+        _, address, _ = await bot.http.get_bot_gateway()
+        url = yarl.URL(address)
+    secure = url.scheme in ("wss", "https")
+    port = url.port or (443 if secure else 80)
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(url.host, port, ssl=True if secure else None),
+            _GATEWAY_PROBE_S,
+        )
+    except (OSError, TimeoutError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise PersonabotError(f"Cannot reach Discord's gateway at {url}: {reason}") from None
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
 
 
 def moderation_store_of(core: DialogueCore) -> ModerationStore:
@@ -102,7 +167,17 @@ def run(
     core = open_core()
     configure_logging(core.settings, extra_secrets=[token])
     store = moderation or moderation_store_of(core)
-    asyncio.run(operate(core, store, settings, token))
+    try:
+        asyncio.run(operate(core, store, settings, token))
+    finally:
+        flush_log(core)
+
+
+def flush_log(core: DialogueCore) -> None:
+    """Writes what the log still holds (its spool) before the process ends."""
+    close = getattr(core.log, "close", None)
+    if callable(close):
+        close()
 
 
 async def operate(

@@ -51,6 +51,15 @@ class DiscordSettings(BaseSettings):
     )
     queue_workers: int = Field(default=1, ge=1, le=64)
     queue_max_waiting: int = Field(default=64, ge=1)
+    edit_interval_seconds: float = Field(
+        default=1.0, ge=0.05, le=10, description="Least time between two edits of one message."
+    )
+    shutdown_grace_seconds: float = Field(
+        default=8.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM/SIGINT, how long answers in progress may take to finish.",
+    )
     auto_shard: bool = False
     shard_count: int | None = Field(
         default=None, ge=1, description="Total shards across all processes (with shard_ids)."

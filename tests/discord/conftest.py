@@ -28,12 +28,34 @@ class FakeModerationStore:
         self.log = log
         self.flags: list[tuple[str, str, str]] = []
         self.banned: set[tuple[str, str, str]] = set()
+        self.votes: dict[tuple[str, str], int] = {}
+        self.deliveries: list[tuple[str, str | None, str | None, bool, str]] = []
+
+    def _known(self, exchange_id: str) -> bool:
+        return any(e.id == exchange_id for e in self.log.exchanges)
 
     def flag(self, exchange_id: str, reporter: str, reason: str) -> bool:
-        if not any(e.id == exchange_id for e in self.log.exchanges):
+        if not self._known(exchange_id):
             return False
         self.flags.append((exchange_id, reporter, reason))
         return True
+
+    def vote(self, exchange_id: str, voter: str, value: int) -> bool:
+        if not self._known(exchange_id):
+            return False
+        self.votes[(exchange_id, voter)] = value
+        return True
+
+    def record_delivery(
+        self,
+        exchange_id: str,
+        message_id: str | None,
+        permalink: str | None,
+        delivered: bool,
+        detail: str = "",
+    ) -> bool:
+        self.deliveries.append((exchange_id, message_id, permalink, delivered, detail))
+        return self._known(exchange_id)
 
     def is_banned(self, platform: str, tenant: str, user_id: str) -> bool:
         return (platform, tenant, user_id) in self.banned
@@ -67,6 +89,7 @@ async def start_bot(
         with_moderation: ModerationStore | None = None,
         **overrides: Any,
     ) -> PersonaBot:
+        overrides.setdefault("edit_interval_seconds", 0.2)  # Discord's pace is 1 s; tests hurry
         settings = DiscordSettings(token=SecretStr(TOKEN), **overrides)
         store = with_moderation or moderation
         bot = kind(with_core or core, store, settings, guild_ready_timeout=0.05)

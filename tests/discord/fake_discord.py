@@ -86,6 +86,9 @@ class FakeDiscord:
         self.connections: list[Connection] = []
         self.messages: dict[str, dict[str, Any]] = {}  # every message, by id
         self.faults: list[Fault] = []
+        self.commands: dict[str, list[str]] = {}  # scope ("global" or a guild id) -> names
+        self.deleted: list[str] = []  # ids of messages the bot deleted
+        self.close_codes: list[int | None] = []  # how each gateway connection was closed
         self.session_id = "fake-session-0001"
         self._events: list[dict[str, Any]] = []  # dispatched, for RESUME replay
         self._interaction_channels: dict[str, str] = {}  # interaction id and token -> channel
@@ -156,6 +159,7 @@ class FakeDiscord:
                 await self._resume(connection, frame["d"])
         if self._live is connection:
             self._live = None
+        self.close_codes.append(ws.close_code)
         return ws
 
     async def _send(self, connection: Connection, data: dict[str, Any]) -> None:
@@ -264,8 +268,13 @@ class FakeDiscord:
             ("PUT", r"/applications/(\d+)/guilds/(\d+)/commands", self._sync, True),
             ("POST", r"/channels/(\d+)/typing", lambda _b, _c: None, True),
             ("POST", r"/channels/(\d+)/messages", self._create_message, True),
+            ("GET", r"/channels/(\d+)/messages/(\d+)", self._get_message, True),
+            ("PATCH", r"/channels/(\d+)/messages/(\d+)", self._edit_message, True),
+            ("DELETE", r"/channels/(\d+)/messages/(\d+)", self._delete_message, True),
             ("POST", r"/interactions/(\d+)/([^/]+)/callback", self._callback, False),
             ("POST", r"/webhooks/(\d+)/([^/]+)", self._follow_up, False),
+            ("PATCH", r"/webhooks/(\d+)/([^/]+)/messages/(\d+)", self._edit_webhook, False),
+            ("DELETE", r"/webhooks/(\d+)/([^/]+)/messages/(\d+)", self._delete_webhook, False),
         ]
 
     def _gateway_bot(self, _body: Any) -> dict[str, Any]:
@@ -273,6 +282,7 @@ class FakeDiscord:
         return {"url": self.gateway_url, "shards": 1, "session_start_limit": limit}
 
     def _sync(self, body: list[dict[str, Any]], app_id: str, guild_id: str | None = None) -> Any:
+        self.commands[guild_id or "global"] = [c["name"] for c in body]
         synced = []
         for command in body:
             entry = {**command, "id": self.snowflake(), "application_id": app_id, "version": "1"}
@@ -292,6 +302,7 @@ class FakeDiscord:
             content=body.get("content") or "",
             timestamp=time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime()),
             flags=body.get("flags", 0),
+            components=_components(body.get("components") or []),
         )
         if channel_id == DM_CHANNEL:
             message.pop("guild_id")
@@ -305,6 +316,35 @@ class FakeDiscord:
 
     def _create_message(self, body: dict[str, Any], channel_id: str) -> dict[str, Any]:
         return self._bot_message(channel_id, body)
+
+    def _get_message(self, _body: Any, channel_id: str, message_id: str) -> Any:
+        message = self.messages.get(message_id)
+        if message is None or message["channel_id"] != channel_id or message_id in self.deleted:
+            raise web.HTTPNotFound(
+                text=json.dumps({"message": "Unknown Message", "code": 10008}),
+                content_type="application/json",
+            )
+        return message
+
+    def _edit_message(self, body: dict[str, Any], channel_id: str, message_id: str) -> Any:
+        message = self._get_message(None, channel_id, message_id)
+        if "content" in body:
+            message["content"] = body["content"]
+        if "components" in body:
+            message["components"] = _components(body["components"])
+        message["edited_timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime())
+        return message
+
+    def _delete_message(self, _body: Any, channel_id: str, message_id: str) -> None:
+        self._get_message(None, channel_id, message_id)
+        self.deleted.append(message_id)
+
+    def _edit_webhook(self, body: dict[str, Any], _app: str, _token: str, message_id: str) -> Any:
+        message = self.messages[message_id]
+        return self._edit_message(body, message["channel_id"], message_id)
+
+    def _delete_webhook(self, _body: Any, _app: str, _token: str, message_id: str) -> None:
+        self.deleted.append(message_id)
 
     def _callback(self, body: dict[str, Any], interaction_id: str, _token: str) -> dict[str, Any]:
         flags = (body.get("data") or {}).get("flags", 0)
@@ -327,6 +367,14 @@ class FakeDiscord:
         message = self._bot_message(self._interaction_channels.get(token, GENERAL), body)
         message["webhook_id"] = app_id
         message["application_id"] = app_id
+        interaction = self._interaction_channels.get(f"id-of:{token}")
+        if interaction:
+            message["interaction_metadata"] = {
+                "id": interaction,
+                "type": 2,
+                "user": payload("message_create")["author"],
+                "authorizing_integration_owners": {"0": GUILD_ID},
+            }
         return message
 
     # -- what tests look at ----------------------------------------------------------------------
@@ -339,10 +387,46 @@ class FakeDiscord:
         channel = re.escape(channel_id) if channel_id else r"\d+"
         return [r.body for r in self.calls("POST", f"/channels/{channel}/messages")]
 
+    def edits(self, message_id: str | None = None) -> list[Request]:
+        """PATCHes of messages the bot made (channel messages and interaction follow-ups)."""
+        target = message_id or r"\d+"
+        return [
+            r
+            for r in self.requests
+            if r.method == "PATCH"
+            and re.fullmatch(rf"/(channels|webhooks)/.+/messages/{target}", r.path)
+        ]
+
+    def bot_messages(self, channel_id: str | None = None) -> list[dict[str, Any]]:
+        """The bot's messages as they read now (after edits), oldest first, deleted ones left out."""
+        return [
+            m
+            for i, m in self.messages.items()
+            if m["author"]["id"] == BOT_ID
+            and i not in self.deleted
+            and (channel_id is None or m["channel_id"] == channel_id)
+        ]
+
+    def finished(self, channel_id: str | None = None) -> list[dict[str, Any]]:
+        """The last message of each reply the bot has finished: the one carrying the buttons."""
+        return [m for m in self.bot_messages(channel_id) if m.get("components")]
+
+    def whole_reply(self, last: dict[str, Any]) -> str:
+        """A finished reply's text: its messages (each a reply to the one before) joined."""
+        parts = [last["content"]]
+        while last.get("message_reference"):
+            earlier = self.messages.get(str(last["message_reference"]["message_id"]))
+            if earlier is None or earlier["author"]["id"] != BOT_ID:
+                break
+            parts.insert(0, earlier["content"])
+            last = earlier
+        return "\n\n".join(parts)
+
     def outgoing(self) -> list[dict[str, Any]]:
         """Every message body the bot sent: channel posts, interaction callbacks, follow-ups."""
         bodies = [r.body for r in self.calls("POST", r"/channels/\d+/messages")]
         bodies += [r.body for r in self.calls("POST", r"/webhooks/\d+/[^/]+")]
+        bodies += [r.body for r in self.edits()]
         bodies += [
             r.body["data"]
             for r in self.calls("POST", r"/interactions/\d+/[^/]+/callback")
@@ -362,6 +446,7 @@ class FakeDiscord:
         author_id: str = ALICE,
         bot_author: bool = False,
         dm: bool = False,
+        mention_roles: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         message = payload("message_create")
         message.update(id=self.snowflake(), channel_id=channel_id, content=content)
@@ -374,6 +459,8 @@ class FakeDiscord:
         if mention_bot:
             message["content"] = f"<@{BOT_ID}> {content}"
             message["mentions"] = [payload("user_bot")]
+        if mention_roles:
+            message["mention_roles"] = list(mention_roles)
         if reply_to is not None:
             message["type"] = 19
             message["message_reference"] = {
@@ -397,6 +484,7 @@ class FakeDiscord:
         interaction["channel_id"] = interaction["channel"]["id"] = channel_id
         self._interaction_channels[interaction["id"]] = channel_id
         self._interaction_channels[interaction["token"]] = channel_id
+        self._interaction_channels[f"id-of:{interaction['token']}"] = interaction["id"]
         interaction["member"]["user"]["id"] = user_id
         interaction["data"] = {
             "id": self.snowflake(),
@@ -405,6 +493,24 @@ class FakeDiscord:
             "options": [{"name": k, "type": 3, "value": v} for k, v in (options or {}).items()],
         }
         return interaction
+
+    def click(self, message_id: str, custom_id: str, user_id: str = ALICE) -> dict[str, Any]:
+        """A button press on one of the bot's messages, as INTERACTION_CREATE type 3."""
+        interaction = self.command(
+            "unused", channel_id=self.messages[message_id]["channel_id"], user_id=user_id
+        )
+        interaction["type"] = 3
+        interaction["message"] = copy.deepcopy(self.messages[message_id])
+        interaction["data"] = {"custom_id": custom_id, "component_type": 2}
+        return interaction
+
+    def edited(self, message: dict[str, Any], content: str) -> dict[str, Any]:
+        """A MESSAGE_UPDATE for one of the users' messages, with its new content."""
+        updated = copy.deepcopy(message)
+        updated["content"] = content
+        updated["edited_timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime())
+        self.messages[updated["id"]] = updated
+        return updated
 
     def message_command(self, name: str, target_id: str, user_id: str = ALICE) -> dict[str, Any]:
         interaction = self.command(name, user_id=user_id)
@@ -419,10 +525,26 @@ class FakeDiscord:
         return interaction
 
 
+def _components(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Components as Discord echoes them: every button with an id (discord.py reads them back)."""
+    echoed = copy.deepcopy(rows)
+    for row in echoed:
+        for child in row.get("components", []):
+            child.setdefault("id", 0)
+    return echoed
+
+
 def _json(data: Any, status: int = 200) -> web.Response:
     """Discord's exact content type: discord.py decodes JSON only when it is "application/json"."""
     return web.Response(
         status=status, body=json.dumps(data).encode(), content_type="application/json"
+    )
+
+
+async def answered(fake: FakeDiscord, channel_id: str | None = None, count: int = 1) -> Any:
+    """Waits until `count` replies are finished (buttons attached) and returns their last messages."""
+    return await until(
+        lambda: len(fake.finished(channel_id)) >= count and fake.finished(channel_id)
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from adapters.discord import ShardedPersonaBot
 from bot.answering.generation import GenerationRequest
 from bot.factory import build_core
+from bot.messages import ReplyKind
 from bot.settings import load_settings
 from tests.discord.conftest import BotFactory, FakeModerationStore
 from tests.discord.fake_discord import (
@@ -23,6 +25,7 @@ from tests.discord.fake_discord import (
     OFF_TOPIC,
     THREAD,
     FakeDiscord,
+    answered,
     until,
 )
 from tests.fakes import MemoryLog, ScriptedGenerator
@@ -35,12 +38,12 @@ CHANNEL_MESSAGE = 4
 
 
 async def ask_by_mention(fake: FakeDiscord, text: str, channel: str = GENERAL) -> dict[str, Any]:
-    """Mentions the bot and returns the first message it posts in reply."""
-    before = len(fake.posted_messages(channel))
+    """Mentions the bot and returns its finished reply (the message with the buttons)."""
+    before = len(fake.finished(channel))
     event = fake.user_message(text, channel, mention_bot=True)
     await fake.dispatch("MESSAGE_CREATE", event)
-    posted: list[dict[str, Any]] = await until(lambda: fake.posted_messages(channel)[before:])
-    return posted[0]
+    finished: list[dict[str, Any]] = await answered(fake, channel, before + 1)
+    return finished[before]
 
 
 def forbids_pings(body: dict[str, Any]) -> bool:
@@ -66,8 +69,9 @@ async def test_mention_gets_an_answer_with_cited_passages(
     event = fake.user_message(QUESTION, mention_bot=True)
     await fake.dispatch("MESSAGE_CREATE", event)
 
-    body = (await until(lambda: fake.posted_messages(GENERAL)))[0]
-    assert "**Sources**" in body["content"]
+    final = (await answered(fake, GENERAL))[0]
+    assert "**Sources**" in final["content"]
+    body = fake.posted_messages(GENERAL)[0]
     assert body["message_reference"]["message_id"] == int(event["id"])
     assert body["message_reference"]["fail_if_not_exists"] is False
     assert forbids_pings(body)
@@ -75,12 +79,14 @@ async def test_mention_gets_an_answer_with_cited_passages(
     exchange = log.exchanges[-1]
     assert exchange.message.text == QUESTION  # the mention itself is stripped
     assert (exchange.message.platform, exchange.message.tenant) == ("discord", GUILD_ID)
-    assert (exchange.message.channel, exchange.message.thread) == (GENERAL, None)
+    # A question that replies to nothing is the root of the chain its answer starts.
+    assert (exchange.message.channel, exchange.message.thread) == (GENERAL, event["id"])
+    assert exchange.message.raw_text == event["content"]
     assert exchange.message.user_name == "Alice the Reader"
     assert exchange.reply.citations
     for citation in exchange.reply.citations:
-        assert f"**{citation.section}**" in body["content"]
-        assert citation.quote.split()[0] in body["content"]
+        assert f"**{citation.section}**" in final["content"]
+        assert citation.quote.split()[0] in final["content"]
 
 
 async def test_direct_message_is_answered_with_dm_as_tenant(
@@ -89,9 +95,10 @@ async def test_direct_message_is_answered_with_dm_as_tenant(
     await start_bot()
     await fake.dispatch("MESSAGE_CREATE", fake.user_message(QUESTION, DM_CHANNEL, dm=True))
 
-    body = (await until(lambda: fake.posted_messages(DM_CHANNEL)))[0]
-    assert "**Sources**" in body["content"]
+    final = (await answered(fake, DM_CHANNEL))[0]
+    assert "**Sources**" in final["content"]
     assert log.exchanges[-1].message.tenant == "dm"
+    assert log.exchanges[-1].message.thread == ""
     assert log.exchanges[-1].message.channel == DM_CHANNEL
 
 
@@ -105,7 +112,7 @@ async def test_reply_to_the_bot_continues_the_conversation_without_a_mention(
     await fake.dispatch(
         "MESSAGE_CREATE", fake.user_message("And why did Moscow oppose it?", reply_to=answer_id)
     )
-    await until(lambda: len(fake.posted_messages(GENERAL)) >= 2)
+    await answered(fake, GENERAL, 2)
     follow_up = log.exchanges[-1]
     assert follow_up.message.text == "And why did Moscow oppose it?"
     assert follow_up.message.thread == log.exchanges[0].message.thread
@@ -126,7 +133,7 @@ async def test_thread_follow_ups_need_no_mention_and_have_their_own_memory(
     await ask_by_mention(fake, QUESTION, THREAD)
     await fake.dispatch("MESSAGE_CREATE", fake.user_message("What about Russia?", THREAD))
 
-    await until(lambda: len(fake.posted_messages(THREAD)) >= 2)
+    await answered(fake, THREAD, 2)
     first, follow_up = log.exchanges
     assert follow_up.message.text == "What about Russia?"
     assert (follow_up.message.channel, follow_up.message.thread) == (GENERAL, THREAD)
@@ -139,14 +146,15 @@ async def test_ask_is_deferred_at_once_then_completed_by_a_follow_up(
     await start_bot()
     await fake.dispatch("INTERACTION_CREATE", fake.command("ask", {"question": QUESTION}))
 
-    follow_ups = await until(lambda: fake.calls("POST", r"/webhooks/\d+/[^/]+"))
+    final = (await answered(fake, GENERAL))[0]
+    follow_ups = fake.calls("POST", r"/webhooks/\d+/[^/]+")
     callbacks = fake.calls("POST", r"/interactions/\d+/[^/]+/callback")
     assert [c.body["type"] for c in callbacks] == [DEFERRED_WITH_SOURCE]
     assert fake.requests.index(callbacks[0]) < fake.requests.index(follow_ups[0])
-    content = follow_ups[0].body["content"]
-    assert content.startswith(f"> {QUESTION}")
-    assert "**Sources**" in content
-    assert forbids_pings(follow_ups[0].body)
+    assert follow_ups[0].body["content"].startswith(f"> {QUESTION}")
+    assert final["content"].startswith(f"> {QUESTION}")
+    assert "**Sources**" in final["content"]
+    assert all(forbids_pings(r.body) for r in follow_ups + fake.edits())
     assert log.exchanges[-1].message.text == QUESTION
 
 
@@ -227,14 +235,20 @@ async def test_a_long_reply_is_split_into_valid_messages_on_boundaries(
     await start_bot(with_core=build_core(settings, generator=ScriptedGenerator(), log=log))
     await fake.dispatch("MESSAGE_CREATE", fake.user_message(QUESTION, mention_bot=True))
 
-    posted = await until(lambda: len(fake.posted_messages(GENERAL)) >= 2 and fake.posted_messages())
-    await until(lambda: sum(len(p["content"]) for p in fake.posted_messages()) > 3000)
-    contents = [p["content"] for p in fake.posted_messages()]
+    await answered(fake, GENERAL)
+    messages = fake.bot_messages(GENERAL)
+    contents = [m["content"] for m in messages]
+    assert len(contents) >= 2 and sum(map(len, contents)) > 3000
     assert all(0 < len(c) <= 2000 for c in contents)
-    assert all(forbids_pings(p) for p in posted)
-    assert "message_reference" in posted[0] and "message_reference" not in posted[1]
+    assert all(forbids_pings(p) for p in fake.posted_messages())
+    # Each message replies to the one before, so the chain leads back to the question.
+    references = [m["message_reference"]["message_id"] for m in messages]
+    assert references[1:] == [int(m["id"]) for m in messages[:-1]]
     for cut in contents[:-1]:
-        assert cut.endswith((".", "”", "…", '"')) or cut.endswith("**"), cut[-40:]
+        assert cut.endswith((".", "”", "…", '"')), cut[-40:]
+    for rest in contents[1:]:  # no message starts inside a citation
+        assert not rest.startswith(">"), rest[:40]
+        assert re.match(r"(\*\*Sources\*\*\n)?\d+\. \*\*", rest) or not rest.startswith("*")
     assert len(log.exchanges[-1].reply.citations) == 10
 
 
@@ -251,7 +265,7 @@ async def test_no_sent_payload_can_ping_even_when_model_and_user_write_mentions(
     await fake.dispatch(
         "INTERACTION_CREATE", fake.command("ask", {"question": f"{pings} {QUESTION}"})
     )
-    await until(lambda: fake.calls("POST", r"/webhooks/\d+/[^/]+"))
+    await answered(fake, GENERAL, 2)
     await fake.dispatch("INTERACTION_CREATE", fake.command("about"))
     await until(lambda: len(fake.calls("POST", r"/interactions/.*")) == 2)
 
@@ -262,6 +276,7 @@ async def test_no_sent_payload_can_ping_even_when_model_and_user_write_mentions(
         for ping in ("@everyone", "@here", "<@&", "<@1"):
             assert ping not in body["content"]
     assert "@\u200beveryone" in fake.calls("POST", r"/webhooks/\d+/[^/]+")[0].body["content"]
+    assert all(p not in log.exchanges[0].message.text for p in ("<@", "@everyone"))
 
 
 async def test_messages_from_bots_including_itself_are_ignored(
@@ -316,11 +331,17 @@ async def test_rate_limit_answers_slow_down_once_in_voice(
     callback = (await until(lambda: fake.calls("POST", r"/interactions/.*")))[0]
     expected_start = bot.core.canned("slow_down", seconds=1).split("{")[0][:30]
     assert slow["content"].startswith(expected_start)
-    assert "Try again in 600 seconds" in slow["content"]
+    assert re.search(r"Try again in (600|59\d) seconds", slow["content"])
+    assert slow["components"], "a canned reply can be voted on and reported too"
     assert callback.body["data"]["flags"] & EPHEMERAL
     assert "Try again in" in callback.body["data"]["content"]
     assert len(fake.posted_messages(GENERAL)) == 2  # the third message got no second warning
-    assert [e.message.text for e in log.exchanges] == [QUESTION]
+    # Canned replies are logged as exchanges of their own kind; the model saw only the first.
+    assert [(e.message.text, e.reply.kind) for e in log.exchanges] == [
+        (QUESTION, ReplyKind.ANSWER),
+        (OTHER_QUESTION, ReplyKind.RATE_LIMITED),
+        (QUESTION, ReplyKind.RATE_LIMITED),
+    ]
 
 
 async def test_channel_rate_limit_applies_across_users(
@@ -330,9 +351,9 @@ async def test_channel_rate_limit_applies_across_users(
     await ask_by_mention(fake, QUESTION)
     event = fake.user_message(OTHER_QUESTION, mention_bot=True, author_id="1400000000000000005")
     await fake.dispatch("MESSAGE_CREATE", event)
-    slow = (await until(lambda: fake.posted_messages(GENERAL)[1:]))[0]
+    slow = (await answered(fake, GENERAL, 2))[1]
     assert "Try again in" in slow["content"]
-    assert len(log.exchanges) == 1
+    assert [e.reply.kind for e in log.exchanges] == [ReplyKind.ANSWER, ReplyKind.RATE_LIMITED]
 
 
 async def test_banned_users_are_ignored(
@@ -343,7 +364,7 @@ async def test_banned_users_are_ignored(
     await fake.dispatch("MESSAGE_CREATE", fake.user_message(QUESTION, mention_bot=True))
     event = fake.user_message(OTHER_QUESTION, mention_bot=True, author_id="1400000000000000005")
     await fake.dispatch("MESSAGE_CREATE", event)
-    await until(lambda: fake.posted_messages(GENERAL))
+    await answered(fake, GENERAL)
     assert [e.message.user_id for e in log.exchanges] == ["1400000000000000005"]
     assert len(fake.posted_messages(GENERAL)) == 1
 
@@ -354,7 +375,8 @@ async def test_oversize_input_gets_a_polite_refusal_without_the_model(
     await start_bot(max_input_chars=100)
     reply = await ask_by_mention(fake, QUESTION + " Please explain." * 10)
     assert "under 100 characters" in reply["content"]
-    assert log.exchanges == [] and generator.requests == []
+    assert [e.reply.kind for e in log.exchanges] == [ReplyKind.TOO_LONG]
+    assert generator.requests == []
 
 
 async def test_a_slow_generation_in_one_channel_does_not_stall_another(
@@ -378,10 +400,10 @@ async def test_a_slow_generation_in_one_channel_does_not_stall_another(
         await ask_by_mention(fake, QUESTION, HISTORY)
         await fake.dispatch("INTERACTION_CREATE", fake.command("about"))
         await until(lambda: fake.calls("POST", r"/interactions/.*"))
-        assert fake.posted_messages(GENERAL) == []
+        assert fake.finished(GENERAL) == []
     finally:
         gate.set()
-    await until(lambda: fake.posted_messages(GENERAL))
+    await answered(fake, GENERAL)
     assert [e.message.channel for e in log.exchanges] == [HISTORY, GENERAL]
 
 

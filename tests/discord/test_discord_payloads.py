@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.discord.conftest import BotFactory
-from tests.discord.fake_discord import BOT_ID, PAYLOADS, FakeDiscord, until
+from tests.discord.fake_discord import PAYLOADS, FakeDiscord, answered, until
 
 RECORDED = PAYLOADS / "recorded_outgoing.json"
 QUESTION = "Why do emerging democracies want to join NATO?"
@@ -32,6 +32,8 @@ def _normalise(value: Any) -> Any:
         return [_normalise(item) for item in value]
     if isinstance(value, int) and value > 10**15:
         return "<snowflake>"
+    if isinstance(value, str) and value.startswith("pb:vote:"):
+        return re.sub(r":[0-9a-f]{32}:\d*$", ":<exchange>:<thread>", value)
     return value
 
 
@@ -44,14 +46,16 @@ async def test_outgoing_payloads_match_the_recording(
 ) -> None:
     await start_bot()
     await fake.dispatch("MESSAGE_CREATE", fake.user_message(QUESTION, mention_bot=True))
-    await until(fake.posted_messages)
+    answer = (await answered(fake))[0]
     await fake.dispatch("INTERACTION_CREATE", fake.command("ask", {"question": QUESTION}))
-    await until(lambda: fake.calls("POST", r"/webhooks/.*"))
+    await answered(fake, count=2)
     await fake.dispatch("INTERACTION_CREATE", fake.command("about"))
     await until(lambda: len(fake.calls("POST", r"/interactions/.*")) == 2)
-    answer = next(i for i, m in fake.messages.items() if m["author"]["id"] == BOT_ID)
-    await fake.dispatch("INTERACTION_CREATE", fake.message_command("Report reply", answer))
-    await until(lambda: len(fake.calls("POST", r"/webhooks/.*")) == 2)
+    await fake.dispatch("INTERACTION_CREATE", fake.message_command("Report reply", answer["id"]))
+    await until(lambda: len(fake.calls("POST", r"/webhooks/\d+/[^/]+")) == 2)
+    vote = answer["components"][0]["components"][0]["custom_id"]
+    await fake.dispatch("INTERACTION_CREATE", fake.click(answer["id"], vote))
+    await until(lambda: len(fake.calls("POST", r"/interactions/.*")) == 4)
 
     recorded = [
         {"method": r.method, "route": _route(r.path), "body": _normalise(r.body)}

@@ -15,8 +15,9 @@ from pydantic import SecretStr
 from adapters.discord import DiscordSettings, PersonaBot, serve
 from bot.core import DialogueCore
 from bot.errors import ConfigurationError, PersonabotError
+from bot.settings import PROJECT_ROOT
 from tests.discord.conftest import BotFactory, FakeModerationStore
-from tests.discord.fake_discord import GENERAL, TOKEN, FakeDiscord, Fault, until
+from tests.discord.fake_discord import GENERAL, TOKEN, FakeDiscord, Fault, answered, until
 from tests.fakes import MemoryLog
 
 QUESTION = "Why do emerging democracies want to join NATO?"
@@ -51,10 +52,8 @@ async def test_a_502_and_a_429_with_retry_after_are_survived(
     assert attempts[0] == attempts[1] == attempts[2]  # the same reply, retried
     assert fake.faults == []
     assert time.monotonic() - started >= 1 + RETRY_AFTER_S  # waited as told
-    sent = [
-        m for m in fake.messages.values() if m["author"].get("bot") and m["channel_id"] == GENERAL
-    ]
-    assert len(sent) == 1 and "**Sources**" in sent[0]["content"]
+    final = (await answered(fake, GENERAL))[0]
+    assert len(fake.bot_messages(GENERAL)) == 1 and "**Sources**" in final["content"]
 
 
 async def test_a_gateway_drop_is_resumed_without_losing_events(
@@ -132,6 +131,7 @@ async def test_discord_unreachable_at_start_is_one_clear_error(
 
 def test_cli_without_a_token_prints_one_line_and_exits_non_zero(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if "DISCORD" not in k}
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
     result = subprocess.run(
         [sys.executable, "-c", "from adapters.cli import main; main()", "discord"],
         capture_output=True,

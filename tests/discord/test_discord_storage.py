@@ -13,7 +13,7 @@ from bot.factory import build_core
 from bot.settings import load_settings
 from bot.storage import SqlConversationLog, open_log
 from tests.discord.conftest import BotFactory
-from tests.discord.fake_discord import ALICE, BOT_ID, GENERAL, GUILD_ID, FakeDiscord, until
+from tests.discord.fake_discord import ALICE, GENERAL, GUILD_ID, FakeDiscord, answered, until
 from tests.fakes import ScriptedGenerator
 
 QUESTION = "Why do emerging democracies want to join NATO?"
@@ -34,8 +34,7 @@ async def test_report_reply_lands_in_the_sql_log_under_the_guild(
     try:
         await start_bot(with_core=core, with_moderation=store)
         await fake.dispatch("MESSAGE_CREATE", fake.user_message(QUESTION, mention_bot=True))
-        await until(lambda: fake.posted_messages(GENERAL))
-        answer = next(i for i, m in fake.messages.items() if m["author"]["id"] == BOT_ID)
+        answer = (await answered(fake, GENERAL))[0]["id"]
         await fake.dispatch("INTERACTION_CREATE", fake.message_command("Report reply", answer))
         follow_up = (await until(lambda: fake.calls("POST", r"/webhooks/\d+/[^/]+")))[0]
         assert "moderators will review" in follow_up.body["content"]
