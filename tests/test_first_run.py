@@ -157,6 +157,23 @@ def test_an_empty_log_says_what_the_tenants_will_be(env: Path) -> None:
     assert "the terminal logs under tenant 'local'" in added.stdout
 
 
+def test_the_first_account_in_the_default_folder_says_where_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PERSONABOT_DATA_DIR", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    args = ["moderators", "add", "root", "--admin", "--password-stdin"]
+    first = runner.invoke(cli.app, args, input="pw-12345678\n")
+    assert first.exit_code == 0, first.output
+    assert f"First run: keeping the conversation log and model files in {tmp_path}" in (
+        first.stderr
+    )
+    assert (tmp_path / "xdg" / "personabot" / "personabot.db").exists()
+    listed = runner.invoke(cli.app, ["moderators", "list", "--json"])
+    assert listed.exit_code == 0 and listed.stderr == ""
+
+
 def test_no_terminal_for_the_password_is_one_line_naming_the_option(env: Path) -> None:
     result = subprocess.run(
         [PERSONABOT, "moderators", "add", "bob", "--tenant", "local"],

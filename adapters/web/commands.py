@@ -22,8 +22,8 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from bot.errors import PersonabotError
-from bot.settings import load_settings
-from bot.storage import InvalidInputError, open_log
+from bot.settings import first_use_notice, load_settings
+from bot.storage import InvalidInputError, SqlConversationLog, open_log
 from bot.storage.accounts import ModeratorAccounts
 from bot.storage.models import ExchangeRow
 
@@ -31,6 +31,7 @@ moderators_app = typer.Typer(
     help="Dashboard accounts: add, list, remove, passwd.", no_args_is_help=True
 )
 console = Console()
+errors = Console(stderr=True)
 
 PasswordStdin = Annotated[
     bool,
@@ -38,9 +39,18 @@ PasswordStdin = Annotated[
 ]
 
 
+def _open_log() -> SqlConversationLog:
+    """The log the bot writes; the first time the default folder is made, says where it is."""
+    settings = load_settings()
+    notice = first_use_notice(settings)
+    if notice:
+        errors.print(notice, style="dim", markup=False, highlight=False, soft_wrap=True)
+    return open_log(settings, require_database=True)
+
+
 @contextmanager
 def _accounts() -> Iterator[ModeratorAccounts]:
-    log = open_log(load_settings(), require_database=True)
+    log = _open_log()
     try:
         yield ModeratorAccounts(log.engine)
     finally:
@@ -113,7 +123,7 @@ def add(
     if not tenant and not admin:
         raise InvalidInputError("Give at least one --tenant, or --admin.")
     password = _password(password_stdin)
-    log = open_log(load_settings(), require_database=True)
+    log = _open_log()
     try:
         created = ModeratorAccounts(log.engine).add(
             name, password, tenant or [], admin, getpass.getuser()
@@ -197,7 +207,7 @@ def dashboard(
 
     from adapters.web.app import DashboardConfig, create_app
 
-    log = open_log(load_settings(), require_database=True)
+    log = _open_log()
     try:
         accounts = ModeratorAccounts(log.engine)
         if not accounts.list():
