@@ -16,6 +16,11 @@ SECTION_TEXT_LIMIT = 3000  # a section's text object
 CONTEXT_TEXT_LIMIT = 2000  # each context element; kept well under the 3000 text-object cap
 FALLBACK_TEXT_LIMIT = 3000  # the notification text; Slack truncates long ones
 BLOCKS_PER_MESSAGE = 50
+STREAM_TEXT_LIMIT = 12_000  # markdown_text of chat.appendStream
+ANSWER_BLOCK_PREFIX = "persona-answer:"
+FEEDBACK_BLOCK_PREFIX = "persona-feedback:"
+FEEDBACK_ACTION = "persona_feedback"
+GOOD, BAD = "good", "bad"
 # Broadcast words a client might still highlight; a word joiner after the @ keeps them inert.
 _BROADCAST = re.compile(r"@(?=(here|channel|everyone)\b)", re.IGNORECASE)
 _WORD_JOINER = "\u2060"
@@ -105,22 +110,80 @@ def fallback_text(text: str) -> str:
     return escaped[0] + ("…" if len(escaped) > 1 else "")
 
 
-def reply_messages(
-    reply: Reply, asked: str | None = None, block_id: str | None = None
-) -> list[Message]:
-    """The answer as sections, its citations as context blocks, in as many messages as needed.
+def asked_block(who: str, question: str) -> Block:
+    """The question echoed above a public `/ask` answer: verbatim (Slack links and formats
+    nothing in it), on one line (no quote or list markup), escaped like every other text."""
+    line = " ".join(f"{who} asked: {question}".split())
+    piece = split_escaped(line, CONTEXT_TEXT_LIMIT - 1)[0] if line else "…"
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": piece, "verbatim": True}]}
 
-    `asked` echoes the question above a slash-command answer so the channel sees what was asked;
-    `block_id` tags the first answer block so a report can find the exchange without any state.
+
+def disclosure_block(text: str) -> Block:
+    """The plain AI disclosure every answer carries, as Slack's guidelines for AI apps ask."""
+    element = {"type": "plain_text", "text": text[:CONTEXT_TEXT_LIMIT], "emoji": False}
+    return {"type": "context", "elements": [element]}
+
+
+def feedback_block(exchange_id: str) -> Block:
+    """Thumbs up and down under an answer; the block id names the exchange, so a vote needs no
+    state in this process (any worker, any restart can record it)."""
+    return {
+        "type": "context_actions",
+        "block_id": FEEDBACK_BLOCK_PREFIX + exchange_id,
+        "elements": [
+            {
+                "type": "feedback_buttons",
+                "action_id": FEEDBACK_ACTION,
+                "positive_button": {
+                    "text": {"type": "plain_text", "text": "Good answer"},
+                    "accessibility_label": "Mark this answer as good",
+                    "value": GOOD,
+                },
+                "negative_button": {
+                    "text": {"type": "plain_text", "text": "Bad answer"},
+                    "accessibility_label": "Mark this answer as bad",
+                    "value": BAD,
+                },
+            }
+        ],
+    }
+
+
+def closing_blocks(
+    reply: Reply, exchange_id: str | None = None, disclosure: str | None = None
+) -> list[Block]:
+    """What follows an answer's text: its citations, the disclosure, the feedback buttons."""
+    blocks = citation_blocks(reply.citations)
+    if disclosure:
+        blocks.append(disclosure_block(disclosure))
+    if exchange_id:
+        blocks.append(feedback_block(exchange_id))
+    return blocks
+
+
+def stream_text(text: str) -> str:
+    """A piece of a streamed answer (markdown_text): escaped like blocks, within its limit."""
+    return _cut_outside_entity(escape(text), STREAM_TEXT_LIMIT)
+
+
+def reply_messages(
+    reply: Reply,
+    asked: Block | None = None,
+    exchange_id: str | None = None,
+    disclosure: str | None = None,
+) -> list[Message]:
+    """The answer as sections, then its closing blocks, in as many messages as needed.
+
+    `asked` (see `asked_block`) goes above a slash-command answer so the channel sees what was
+    asked; `exchange_id` tags the first answer block (so a report can find the exchange without
+    any state) and adds the feedback buttons to the last message.
     """
-    blocks: list[Block] = []
-    if asked:
-        blocks.extend(context(asked))
+    blocks: list[Block] = [asked] if asked else []
     answer = section(reply.text.strip() or "…")  # blank text would leave no block to tag
-    if block_id:
-        answer[0]["block_id"] = block_id
+    if exchange_id:
+        answer[0]["block_id"] = ANSWER_BLOCK_PREFIX + exchange_id
     blocks.extend(answer)
-    blocks.extend(citation_blocks(reply.citations))
+    blocks.extend(closing_blocks(reply, exchange_id, disclosure))
     return [
         {"text": fallback_text(reply.text or "…"), "blocks": chunk}
         for chunk in _chunks(blocks, BLOCKS_PER_MESSAGE)

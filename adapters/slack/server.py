@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.error import URLError
 
+import redis
 import uvicorn
 from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -19,9 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.slack.app import SlackBot, web_client
+from adapters.slack.app import REPORT_TTL_S, SlackBot, web_client
 from adapters.slack.dedup import Deduplicator
 from adapters.slack.settings import SlackSettings
+from adapters.slack.threads import ConversationIndex, LogThreads, RedisThreads, ThreadFollower
 from bot.conversation_log import ModerationStore
 from bot.core import DialogueCore
 from bot.errors import ConfigurationError, PersonabotError
@@ -29,10 +32,11 @@ from bot.serving.logging_setup import configure_logging
 from bot.serving.ops import Operations
 from bot.serving.ratelimit import RateLimiter
 from bot.serving.redis_state import RedisDeduplicator, RedisRateLimiter, connect
-from bot.settings import Settings
+from bot.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000
+MAX_TIMESTAMP_DIGITS = 12
 
 
 def check_token(client: WebClient) -> dict[str, str]:
@@ -46,7 +50,8 @@ def check_token(client: WebClient) -> dict[str, str]:
         ) from None
     except (URLError, OSError) as exc:
         raise PersonabotError(f"Cannot reach Slack at {client.base_url}: {exc}") from None
-    return {key: str(result.get(key) or "") for key in ("team", "team_id", "user", "user_id")}
+    keys = ("team", "team_id", "user", "user_id", "url")
+    return {key: str(result.get(key) or "") for key in keys}
 
 
 def check_app_token(client: WebClient, app_token: str) -> None:
@@ -64,10 +69,27 @@ def _error(status: int, message: str) -> Response:
     return JSONResponse({"error": message}, status_code=status)
 
 
+class _TooLargeError(Exception):
+    """The body grew past the cap while it was being read."""
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it passes `limit`, so memory stays bounded whatever is sent
+    (a Content-Length that lies, or a chunked body with none)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLargeError
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def http_app(app: App, path: str = "/slack/events") -> Starlette:
     """Events, commands and shortcuts on one signed endpoint; Bolt verifies each signature.
 
-    Malformed requests are turned away here with 400/401 before Bolt sees them, so a bad
+    Malformed requests are turned away here with 400/401/413 before Bolt sees them, so a bad
     header can never surface as a 5xx; `dispatch` runs in a thread so the loop stays free.
     """
 
@@ -75,10 +97,21 @@ def http_app(app: App, path: str = "/slack/events") -> Starlette:
         timestamp = request.headers.get("x-slack-request-timestamp")
         if timestamp is None or request.headers.get("x-slack-signature") is None:
             return _error(401, "missing Slack signature headers")
-        if not timestamp.isascii() or not timestamp.isdigit():
+        # Unix seconds: ten digits until the year 2286. A longer number is no time at all, and
+        # Bolt's float arithmetic on it would overflow.
+        if not (
+            timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= MAX_TIMESTAMP_DIGITS
+        ):
             return _error(400, "malformed X-Slack-Request-Timestamp")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not (length.isascii() and length.isdigit()):
+                return _error(400, "malformed Content-Length")
+            if int(length) > MAX_BODY_BYTES:
+                return _error(413, "request body too large")
+        try:
+            body = await _read_capped(request, MAX_BODY_BYTES)
+        except _TooLargeError:
             return _error(413, "request body too large")
         try:
             bolt_request = BoltRequest(
@@ -111,19 +144,35 @@ def moderation_store_of(core: DialogueCore) -> ModerationStore:
     )
 
 
-def shared_state(
-    core_settings: Settings, settings: SlackSettings
-) -> tuple[Deduplicator | None, RateLimiter | None]:
-    """With REDIS_URL, workers share event ids and rate limits; otherwise each keeps its own."""
+@dataclass(frozen=True)
+class SharedState:
+    """What several workers must agree on; empty without REDIS_URL (each process its own)."""
+
+    deduplicator: Deduplicator | None = None
+    limiter: RateLimiter | None = None
+    reports: Deduplicator | None = None
+    redis: redis.Redis | None = None
+
+
+def shared_state(core_settings: Settings, settings: SlackSettings) -> SharedState:
+    """With REDIS_URL, workers share event ids, rate limits, reports and followed threads."""
     if not core_settings.redis_url:
-        return None, None
+        return SharedState()
     client = connect(core_settings.redis_url)
-    return (
+    return SharedState(
         RedisDeduplicator(client, ttl_s=int(settings.dedup_ttl_seconds), prefix="pb:slack:seen:"),
         RedisRateLimiter(
             client, settings.rate_limit_count, settings.rate_limit_seconds, "pb:slack:rate:"
         ),
+        RedisDeduplicator(client, ttl_s=REPORT_TTL_S, prefix="pb:slack:report:"),
+        client,
     )
+
+
+def thread_follower(core: DialogueCore, state: SharedState) -> ThreadFollower | None:
+    """Threads followed from the conversation log, and from Redis first when it is there."""
+    from_log = LogThreads(core.log) if isinstance(core.log, ConversationIndex) else None
+    return RedisThreads(state.redis, from_log) if state.redis is not None else from_log
 
 
 def build_bot(
@@ -142,15 +191,18 @@ def build_bot(
     )
     core = core_factory()
     store = moderation or moderation_store_of(core)
-    deduplicator, limiter = shared_state(core.settings, settings)
+    state = shared_state(core.settings, settings)
     bot = SlackBot(
         core,
         settings,
         store,
         client,
         signing_secret=secret,
-        deduplicator=deduplicator,
-        limiter=limiter,
+        deduplicator=state.deduplicator,
+        limiter=state.limiter,
+        threads=thread_follower(core, state),
+        reports=state.reports,
+        workspace_url=identity["url"],
     )
     return bot, app_token
 
@@ -160,9 +212,14 @@ def serve(
     core_factory: Callable[[], DialogueCore],
     moderation: ModerationStore | None = None,
 ) -> None:
-    """Runs until interrupted: Socket Mode with an app token, the HTTP endpoint otherwise."""
+    """Runs until interrupted: Socket Mode with an app token, the HTTP endpoint otherwise.
+
+    Logging is set up first, so every line from start-up on (the workspace check, Bolt's own)
+    is JSON with the tokens redacted.
+    """
+    secrets = [s for s in settings.credentials() if s]
+    configure_logging(load_settings(), extra_secrets=secrets)
     bot, app_token = build_bot(settings, core_factory, moderation)
-    configure_logging(bot.core.settings, extra_secrets=[s for s in settings.credentials() if s])
     try:
         Operations(bot.core, depth=lambda: bot.pending).start_in_thread()
         if app_token:

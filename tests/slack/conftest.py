@@ -26,19 +26,48 @@ SIGNING_SECRET = "0123456789abcdef0123456789abcdef"
 QUESTION = "Why do emerging democracies want to join NATO?"
 
 
+class ThreadLog(MemoryLog):
+    """The test log, able to say whether a conversation (a Slack thread) has any exchange."""
+
+    def has_conversation(self, key: tuple[str, str, str, str]) -> bool:
+        return any(exchange.message.conversation_key() == key for exchange in self.exchanges)
+
+
 class FakeModeration:
-    """A ModerationStore over the test's MemoryLog: flags only exchanges that were logged."""
+    """A ModerationStore over the test's log: flags, votes and deliveries of logged exchanges."""
 
     def __init__(self, log: MemoryLog) -> None:
         self.log = log
         self.flags: list[tuple[str, str, str]] = []
+        self.votes: dict[tuple[str, str], int] = {}
+        self.deliveries: list[tuple[str, str | None, str | None, bool, str]] = []
         self.banned: set[tuple[str, str, str]] = set()
 
+    def _known(self, exchange_id: str) -> bool:
+        return any(exchange.id == exchange_id for exchange in self.log.exchanges)
+
     def flag(self, exchange_id: str, reporter: str, reason: str) -> bool:
-        if not any(exchange.id == exchange_id for exchange in self.log.exchanges):
+        if not self._known(exchange_id):
             return False
         self.flags.append((exchange_id, reporter, reason))
         return True
+
+    def vote(self, exchange_id: str, voter: str, value: int) -> bool:
+        if not self._known(exchange_id):
+            return False
+        self.votes[(exchange_id, voter)] = value
+        return True
+
+    def record_delivery(
+        self,
+        exchange_id: str,
+        message_id: str | None,
+        permalink: str | None,
+        delivered: bool,
+        detail: str = "",
+    ) -> bool:
+        self.deliveries.append((exchange_id, message_id, permalink, delivered, detail))
+        return self._known(exchange_id)
 
     def is_banned(self, platform: str, tenant: str, user_id: str) -> bool:
         return (platform, tenant, user_id) in self.banned
@@ -113,6 +142,14 @@ class SlackHarness:
         return self.post(body, "application/x-www-form-urlencoded")
 
 
+def ask_answer(response: httpx.Response, mock: MockSlack, user: str = "U1") -> dict[str, Any]:
+    """A /ask reply: in the ack itself when it was ready at once, else through response_url."""
+    acked = response.json()
+    if acked.get("response_type") == "in_channel":
+        return dict(acked)
+    return mock.wait_for(f"response_url:cmd-{user}", timeout=15)[0].params
+
+
 def mention(
     text: str, ts: str = "1699999999.000100", user: str = "U1", **extra: Any
 ) -> dict[str, Any]:
@@ -125,6 +162,11 @@ def mention(
         "event_ts": ts,
         **extra,
     }
+
+
+@pytest.fixture
+def log() -> ThreadLog:
+    return ThreadLog()
 
 
 @pytest.fixture

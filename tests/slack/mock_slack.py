@@ -1,5 +1,9 @@
 """An in-process stand-in for Slack on loopback: Web API, response_url and a Socket Mode websocket.
 
+Besides chat.* and views.open it serves chat streaming (startStream/appendStream/stopStream),
+the agent methods (assistant.threads.setStatus/setSuggestedPrompts/setTitle) and
+chat.getPermalink with the argument checks and response shapes of Slack's method reference.
+
 It records every call, can answer 429 (with Retry-After) or 5xx on demand, and pushes Socket
 Mode envelopes to whichever client connected, recording the acks that come back.
 """
@@ -40,6 +44,7 @@ class MockSlack:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.acks: list[dict[str, Any]] = []
+        self.streams: dict[str, str] = {}  # chat stream ts → "streaming" or "stopped"
         self._failures: dict[str, deque[tuple[int, int | None]]] = {}
         self._ts = itertools.count(1)
         self._changed = threading.Condition()
@@ -181,7 +186,15 @@ class MockSlack:
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link"}
         if token != BOT_TOKEN:
             return {"ok": False, "error": "invalid_auth"}
-        ts = f"1700000000.{next(self._ts):06d}" if method.startswith("chat.post") else ""
+        checked = self._check(method, params)
+        if checked is not None:
+            return checked
+        new_message = method.startswith("chat.post") or method == "chat.startStream"
+        ts = f"1700000000.{next(self._ts):06d}" if new_message else ""
+        if method == "chat.startStream":
+            self.streams[ts] = "streaming"
+        elif method == "chat.stopStream":
+            self.streams[str(params["ts"])] = "stopped"
         answers: dict[str, dict[str, Any]] = {
             "auth.test": {
                 "url": "https://test.slack.com/",
@@ -196,6 +209,21 @@ class MockSlack:
             "chat.update": {"channel": params.get("channel"), "ts": params.get("ts")},
             "chat.postEphemeral": {"message_ts": ts},
             "views.open": {"view": {"id": "V1"}},
+            "chat.startStream": {"channel": params.get("channel"), "ts": ts},
+            "chat.appendStream": {"channel": params.get("channel"), "ts": params.get("ts")},
+            "chat.stopStream": {
+                "channel": params.get("channel"),
+                "ts": params.get("ts"),
+                "message": {"type": "message", "bot_id": BOT_ID, "ts": params.get("ts")},
+            },
+            "chat.getPermalink": {
+                "channel": params.get("channel"),
+                "permalink": "https://test.slack.com/archives/"
+                f"{params.get('channel')}/p{str(params.get('message_ts')).replace('.', '')}",
+            },
+            "assistant.threads.setStatus": {},
+            "assistant.threads.setSuggestedPrompts": {},
+            "assistant.threads.setTitle": {},
             "users.info": {
                 "user": {
                     "id": params.get("user"),
@@ -208,6 +236,56 @@ class MockSlack:
         if method not in answers:
             return {"ok": False, "error": "unknown_method"}
         return {"ok": True, **answers[method]}
+
+    def _check(self, method: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """Slack's argument errors for the streaming and agent methods, as documented."""
+
+        def missing(*names: str) -> dict[str, Any] | None:
+            for name in names:
+                if params.get(name) in (None, ""):
+                    return {"ok": False, "error": "invalid_arguments", "missing": name}
+            return None
+
+        if method == "chat.startStream":
+            in_dm = str(params.get("channel", "")).startswith("D")
+            needed = (
+                ("channel", "thread_ts")
+                if in_dm
+                else ("channel", "thread_ts", "recipient_user_id", "recipient_team_id")
+            )
+            return missing(*needed)
+        if method in ("chat.appendStream", "chat.stopStream"):
+            error = missing("channel", "ts")
+            if error:
+                return error
+            state = self.streams.get(str(params["ts"]))
+            if state is None:
+                return {"ok": False, "error": "message_not_found"}
+            if state != "streaming":
+                return {"ok": False, "error": "message_not_in_streaming_state"}
+            if method == "chat.appendStream" and not (
+                params.get("markdown_text") or params.get("chunks")
+            ):
+                return {"ok": False, "error": "invalid_arguments", "missing": "markdown_text"}
+            return None
+        if method == "assistant.threads.setStatus":
+            if "status" not in params:
+                return {"ok": False, "error": "invalid_arguments", "missing": "status"}
+            return missing("channel_id", "thread_ts")
+        if method == "assistant.threads.setTitle":
+            return missing("channel_id", "thread_ts", "title")
+        if method == "assistant.threads.setSuggestedPrompts":
+            prompts = params.get("prompts")
+            if isinstance(prompts, str):
+                prompts = json.loads(prompts)
+            if not isinstance(prompts, list) or not 0 < len(prompts) <= 4:
+                return {"ok": False, "error": "invalid_arguments", "detail": "1 to 4 prompts"}
+            if any(not p.get("title") or not p.get("message") for p in prompts):
+                return {"ok": False, "error": "invalid_arguments", "detail": "title and message"}
+            return missing("channel_id")
+        if method == "chat.getPermalink":
+            return missing("channel", "message_ts")
+        return None
 
     async def _respond(self, request: web.Request) -> web.Response:
         name = f"response_url:{request.match_info['name']}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from adapters import cli
+from adapters.slack import server
 from bot.core import DialogueCore
 from bot.factory import build_core
 from bot.settings import Settings
@@ -51,11 +53,13 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
 
 
 def _run(capsys: pytest.CaptureFixture[str]) -> str:
+    """The one line the person reads; whatever was logged before it is JSON."""
     with pytest.raises(SystemExit) as exited:
         cli.main()
     assert exited.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "Traceback" not in err
+    *logged, err = capsys.readouterr().err.strip().splitlines()
+    assert all(isinstance(json.loads(line), dict) for line in logged)
+    assert "Traceback" not in err
     return err
 
 
@@ -152,3 +156,33 @@ def test_without_a_moderation_log_it_says_so(
     env.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
     env.setenv("PERSONABOT_SLACK_API_BASE_URL", mock_slack.base_url)
     assert "needs the moderation log" in _run(capsys)
+
+
+def test_a_start_logs_only_json_and_the_workspace_after_logging_is_set_up(
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    mock_slack: MockSlack,
+    settings: Settings,
+) -> None:
+    env.setattr(
+        cli,
+        "open_core",
+        lambda: build_core(settings, generator=ScriptedGenerator(), log=ModeratedLog()),
+    )
+    served: list[object] = []
+    env.setattr(server.uvicorn, "run", lambda app, **_: served.append(app))
+    env.setattr(server.Operations, "start_in_thread", lambda self: None)
+    env.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)  # Bolt reads it too, and warns that it is unused
+    env.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    env.setenv("PERSONABOT_SLACK_API_BASE_URL", mock_slack.base_url)
+    env.setenv("PERSONABOT_LOG_FORMAT", "json")
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+
+    assert exited.value.code == 0
+    assert served
+    lines = capsys.readouterr().err.strip().splitlines()
+    records = [json.loads(line) for line in lines]  # every line, from the first, is JSON
+    assert any(r["msg"].startswith("Slack workspace Test Team (T0TEAM) as") for r in records)
+    assert BOT_TOKEN not in "\n".join(lines)

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from adapters.slack.app import ANSWER_BLOCK_PREFIX, THINKING
+from adapters.slack.app import THINKING
+from adapters.slack.delivery import UNDELIVERED
+from adapters.slack.render import ANSWER_BLOCK_PREFIX, FEEDBACK_BLOCK_PREFIX
 from adapters.slack.settings import SlackSettings
 from bot.answering.generation import GenerationRequest
 from bot.factory import build_core
@@ -20,6 +22,7 @@ from tests.slack.conftest import (
     QUESTION,
     FakeModeration,
     SlackHarness,
+    ask_answer,
     make_bot,
     mention,
     serve,
@@ -38,13 +41,21 @@ def _texts(payload: dict[str, Any]) -> str:
     for block in blocks:
         if "text" in block:
             parts.append(block["text"]["text"])
-        parts.extend(element["text"] for element in block.get("elements", []))
+        parts.extend(element["text"] for element in block.get("elements", []) if "text" in element)
     return "\n".join(parts)
 
 
 def _blocks(payload: dict[str, Any]) -> list[dict[str, Any]]:
     blocks = payload.get("blocks") or []
     return json.loads(blocks) if isinstance(blocks, str) else list(blocks)
+
+
+def streamed(mock: MockSlack) -> str:
+    """The text a streamed answer showed: every appendStream piece, then stopStream's rest."""
+    calls = [c for c in mock.calls if c.status == 200]
+    pieces = [c.params.get("markdown_text") or "" for c in calls if c.method == "chat.appendStream"]
+    pieces += [c.params.get("markdown_text") or "" for c in calls if c.method == "chat.stopStream"]
+    return "".join(pieces)
 
 
 # -- /ask --------------------------------------------------------------------------------------
@@ -91,14 +102,21 @@ def test_ask_is_acked_fast_while_the_model_is_slow_then_answered(
 
     answered = mock_slack.wait_for("response_url:cmd-U1", timeout=15)[0].params
     assert answered["response_type"] == "in_channel"
+    assert answered["unfurl_links"] is False and answered["unfurl_media"] is False
     assert_valid_message(answered)
     exchange = log.exchanges[0]
     assert exchange.message.platform == "slack"
     assert exchange.message.tenant == TEAM_ID
     assert exchange.message.user_name == "alice"
     blocks = _blocks(answered)
-    assert f"alice asked: {QUESTION}" in blocks[0]["elements"][0]["text"]
+    assert blocks[0]["elements"][0] == {
+        "type": "mrkdwn",
+        "text": f"alice asked: {QUESTION}",
+        "verbatim": True,
+    }
     assert blocks[1]["block_id"] == ANSWER_BLOCK_PREFIX + exchange.id
+    assert blocks[-1]["block_id"] == FEEDBACK_BLOCK_PREFIX + exchange.id
+    assert "AI persona of Andrei Kozyrev" in blocks[-2]["elements"][0]["text"]
     assert exchange.reply.citations
     context_texts = [b["elements"][0]["text"] for b in blocks if b["type"] == "context"]
     assert any(exchange.reply.citations[0].section in text for text in context_texts)
@@ -126,17 +144,22 @@ def test_mention_is_answered_in_its_thread_with_citations(
     response = slack.event(mention(QUESTION, ts="1699999999.000100"))
     assert response.status_code == 200
 
-    placeholder = mock_slack.wait_for("chat.postMessage")[0].params
-    assert placeholder["thread_ts"] == "1699999999.000100"
-    assert placeholder["channel"] == "C1"
-    update = mock_slack.wait_for("chat.update")[0].params
-    assert update["ts"] == "1700000000.000001"
-    assert_valid_message(update)
+    stop = mock_slack.wait_for("chat.stopStream")[0].params
+    start = mock_slack.of("chat.startStream")[0].params
+    assert start["thread_ts"] == "1699999999.000100"
+    assert start["channel"] == "C1"
+    assert (start["recipient_user_id"], start["recipient_team_id"]) == ("U1", TEAM_ID)
+    assert not mock_slack.of("chat.postMessage") and not mock_slack.of("chat.update")
     exchange = log.exchanges[0]
     assert exchange.message.text == QUESTION
+    assert exchange.message.raw_text == f"<@UBOT> {QUESTION}"
     assert exchange.message.thread == "1699999999.000100"
     assert exchange.message.user_name == "alice"
-    shown = _texts(update)
+    assert exchange.message.received_at.timestamp() == pytest.approx(1699999999.0001)
+    assert streamed(mock_slack) == exchange.reply.text.replace("&", "&amp;")
+    closing = {"text": "answer", "blocks": stop["blocks"]}
+    assert_valid_message(closing)
+    shown = _texts(closing)
     for citation in exchange.reply.citations:
         assert citation.section.replace("&", "&amp;") in shown
 
@@ -145,7 +168,7 @@ def test_thread_follow_up_needs_no_new_mention(
     slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog
 ) -> None:
     slack.event(mention(QUESTION, ts="1699999999.000200"))
-    mock_slack.wait_for("chat.update")
+    mock_slack.wait_for("chat.stopStream")
     follow_up = {
         "type": "message",
         "channel_type": "channel",
@@ -156,7 +179,7 @@ def test_thread_follow_up_needs_no_new_mention(
         "channel": "C1",
     }
     slack.event(follow_up)
-    mock_slack.wait_for("chat.update", count=2)
+    mock_slack.wait_for("chat.stopStream", count=2)
 
     assert [e.message.thread for e in log.exchanges] == ["1699999999.000200"] * 2
     assert log.exchanges[1].message.text == "And what did Yeltsin say about Poland?"
@@ -179,13 +202,17 @@ def test_direct_message_is_answered_in_the_dm(
             "channel": "D1",
         }
     )
-    update = mock_slack.wait_for("chat.update")[0].params
-    placeholder = mock_slack.of("chat.postMessage")[0].params
-    assert placeholder["channel"] == "D1"
-    assert "thread_ts" not in placeholder
-    assert update["channel"] == "D1"
+    posted = mock_slack.wait_for("chat.postMessage")[0].params
+    assert posted["channel"] == "D1"
+    assert "thread_ts" not in posted
+    assert_valid_message(posted)
+    assert not mock_slack.of("chat.startStream") and not mock_slack.of("chat.update")
     assert log.exchanges[0].message.channel == "D1"
-    assert log.exchanges[0].message.thread is None
+    assert log.exchanges[0].message.thread == ""
+    # Outside a thread the answer is posted once; the status shows on the question meanwhile.
+    set_and_cleared = mock_slack.wait_for("assistant.threads.setStatus", count=2)
+    statuses = [c.params["status"] for c in set_and_cleared]
+    assert statuses[0] and statuses[-1] == ""
 
 
 def test_an_event_delivered_four_times_is_answered_once(
@@ -205,10 +232,10 @@ def test_an_event_delivered_four_times_is_answered_once(
             ).status_code
         )
     assert statuses == [200, 200, 200, 200]
-    mock_slack.wait_for("chat.update")
+    mock_slack.wait_for("chat.stopStream")
     time.sleep(0.5)
-    assert len(mock_slack.of("chat.update")) == 1
-    assert len(mock_slack.of("chat.postMessage")) == 1
+    assert len(mock_slack.of("chat.startStream")) == 1
+    assert len(mock_slack.of("chat.stopStream")) == 1
     assert len(log.exchanges) == 1
 
 
@@ -283,36 +310,40 @@ def test_a_signed_but_malformed_body_is_a_400(slack: SlackHarness, log: MemoryLo
 def test_rate_limited_post_is_retried_after_retry_after(
     slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog
 ) -> None:
-    mock_slack.fail("chat.update", 429, retry_after=1)
+    mock_slack.fail("chat.appendStream", 429, retry_after=1)
     slack.event(mention(QUESTION))
 
-    calls = mock_slack.wait_for("chat.update")
-    attempts = mock_slack.of("chat.update")
-    assert [c.status for c in attempts] == [429, 200]
+    mock_slack.wait_for("chat.stopStream")
+    attempts = mock_slack.of("chat.appendStream")
+    assert [c.status for c in attempts][:2] == [429, 200]
     assert attempts[1].at - attempts[0].at >= 1.0
-    assert calls[0].params["blocks"]
+    assert streamed(mock_slack) == log.exchanges[0].reply.text.replace("&", "&amp;")
     assert len(log.exchanges) == 1
 
 
-def test_server_error_storm_is_retried_a_bounded_number_of_times(
-    slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog
+def test_server_error_storm_is_retried_a_bounded_number_of_times_then_said_in_voice(
+    slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog, moderation: FakeModeration
 ) -> None:
-    mock_slack.fail("chat.postMessage", 500, times=50)
+    for method in ("chat.startStream", "chat.postMessage"):
+        mock_slack.fail(method, 500, times=50)
     slack.event(mention(QUESTION))
 
-    deadline = time.monotonic() + 20
-    while len(log.exchanges) < 1 or len(mock_slack.of("chat.postMessage")) < 6:
-        assert time.monotonic() < deadline, mock_slack.summary()
-        time.sleep(0.1)
-    time.sleep(4)
-    # Placeholder and fallback answer post: each 1 try + 2 retries, then given up.
-    assert [c.status for c in mock_slack.of("chat.postMessage")] == [500] * 6
-    assert not mock_slack.of("chat.update")
+    ephemeral = mock_slack.wait_for("chat.postEphemeral", timeout=30)[0].params
+    time.sleep(1)
+    # The stream and the fallback post: each 1 try + 2 retries, then given up and said so.
+    assert [c.status for c in mock_slack.of("chat.startStream")] == [500] * 3
+    assert [c.status for c in mock_slack.of("chat.postMessage")] == [500] * 3
+    assert UNDELIVERED in _texts(ephemeral)
+    assert ephemeral["user"] == "U1"
+    exchange_id = log.exchanges[0].id
+    assert [d[0] for d in moderation.deliveries] == [exchange_id]
+    assert moderation.deliveries[0][3] is False
+    assert "chat.postMessage" in moderation.deliveries[0][4]
 
 
-def test_response_url_is_retried_on_429(slack: SlackHarness, mock_slack: MockSlack) -> None:
+def test_response_url_is_retried_on_429(slow_slack: SlackHarness, mock_slack: MockSlack) -> None:
     mock_slack.fail("response_url:cmd-U1", 429, retry_after=1)
-    slack.command(QUESTION)
+    slow_slack.command(QUESTION)
 
     mock_slack.wait_for("response_url:cmd-U1", timeout=15)
     assert [c.status for c in mock_slack.of("response_url:cmd-U1")] == [429, 200]
@@ -325,25 +356,35 @@ def test_pings_typed_into_an_ask_are_not_echoed_as_pings(
     slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog
 ) -> None:
     # What Slack sends when a user types "@channel", "@here", "@Bob" and a literal "<!here>".
-    slack.command(f"<!channel> <!here> <@U123|bob> &lt;!here&gt; {QUESTION}")
-    answer = mock_slack.wait_for("response_url:cmd-U1")[0].params
-    assert log.exchanges[0].message.text.startswith("@channel @here @bob <!here> Why")
+    raw = f"<!channel> <!here> <@U123|bob> &lt;!here&gt; *{QUESTION}* https://x.example/a"
+    answer = ask_answer(slack.command(raw), mock_slack)
+    message = log.exchanges[0].message
+    assert message.text == f"bob <!here> {QUESTION}"
+    assert message.raw_text == raw
 
     shown = _texts(answer) + answer["text"]
     assert "<" not in shown
     assert "@here" not in shown
     assert "@channel" not in shown
     assert "&lt;!here&gt;" in shown
-    assert "@\u2060channel" in shown
+    asked = _blocks(answer)[0]["elements"][0]
+    assert asked["verbatim"] is True
+    assert "*" not in asked["text"] and "https://" not in asked["text"]
 
 
 def test_question_text_markup_is_read_as_plain_words(
     slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog
 ) -> None:
-    slack.event(mention("Why do emerging democracies want to join &lt;NATO&gt; <#C9|general>?"))
-    mock_slack.wait_for("chat.update")
+    slack.event(
+        mention(
+            "<@U7> _Why_ do emerging democracies want to join &lt;NATO&gt; <#C9|general>? "
+            "<https://nato.int/x|the treaty> <https://example.org>"
+        )
+    )
+    mock_slack.wait_for("chat.stopStream")
+    # U7 is named by users.info ("alice" in the mock); the link keeps its label only.
     assert log.exchanges[0].message.text == (
-        "Why do emerging democracies want to join <NATO> #general?"
+        "alice Why do emerging democracies want to join <NATO> #general? the treaty"
     )
 
 
@@ -372,13 +413,15 @@ def test_rate_limited_user_is_told_to_slow_down_in_voice(
         thread.join(10)
         bot.close()
 
-    assert THINKING in _texts(first.json())
+    assert first.json()["response_type"] == "in_channel"  # ready at once: in the ack itself
     slow = _texts(second.json())
+    assert second.json()["response_type"] == "ephemeral"
     assert "One moment, please" in slow
     assert "Try again in 60 seconds" in slow
     assert "One moment, please" in _texts(ephemeral)
     assert ephemeral["user"] == "U1"
-    assert len(log.exchanges) == 1
+    # Both slow-downs are logged as replies of their own kind.
+    assert [e.reply.kind for e in log.exchanges] == ["answer", "rate_limited", "rate_limited"]
 
 
 def test_banned_user_is_ignored(
@@ -419,7 +462,6 @@ def test_channels_outside_the_allow_list_get_a_notice_only(
     try:
         refused = harness.command(QUESTION, channel="C1")
         allowed = harness.command(QUESTION, channel="C7")
-        mock_slack.wait_for("response_url:cmd-U1")
     finally:
         harness.http.close()
         server.should_exit = True
@@ -427,7 +469,7 @@ def test_channels_outside_the_allow_list_get_a_notice_only(
         bot.close()
 
     assert "not been switched on in this channel" in _texts(refused.json())
-    assert THINKING in _texts(allowed.json())
+    assert allowed.json()["response_type"] == "in_channel"
     assert [e.message.channel for e in log.exchanges] == ["C7"]
 
 
@@ -437,7 +479,8 @@ def test_overlong_input_is_refused_before_the_core(
     response = slack.command("Why NATO? " * 400)
     assert "too long" in _texts(response.json())
     assert "1500 characters" in _texts(response.json())
-    assert not log.exchanges
+    assert [e.reply.kind for e in log.exchanges] == ["too_long"]
+    assert not generator.requests
 
 
 # -- Report reply ------------------------------------------------------------------------------
@@ -457,29 +500,64 @@ def _report(message: dict[str, Any], user: str = "U5") -> dict[str, Any]:
     }
 
 
-def test_report_reply_flags_the_exchange(
+def _submission(form: dict[str, Any], reason: str, user: str = "U5") -> dict[str, Any]:
+    """What Slack posts when the report form is submitted."""
+    return {
+        "type": "view_submission",
+        "team": {"id": TEAM_ID, "domain": "test"},
+        "user": {"id": user, "name": "bob", "team_id": TEAM_ID},
+        "view": {
+            **form,
+            "id": "V1",
+            "state": {
+                "values": {
+                    "reason": {"reason_input": {"type": "plain_text_input", "value": reason}}
+                }
+            },
+        },
+    }
+
+
+def test_report_reply_asks_why_then_flags_the_exchange_once_per_person(
     slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog, moderation: FakeModeration
 ) -> None:
     slack.event(mention(QUESTION))
-    update = mock_slack.wait_for("chat.update")[0].params
-    reported = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": update["ts"]}
+    stop = mock_slack.wait_for("chat.stopStream")[0].params
+    reported = {
+        "type": "message",
+        "user": BOT_USER_ID,
+        "bot_id": BOT_ID,
+        "ts": stop["ts"],
+        "blocks": stop["blocks"],  # a streamed message ends with the blocks stopStream gave it
+    }
 
     response = slack.shortcut(_report(reported))
     view = mock_slack.wait_for("views.open")[0].params
-
     assert response.status_code == 200
-    assert moderation.flags == [
-        (log.exchanges[0].id, f"slack:{TEAM_ID}:U5", moderation.flags[0][2])
-    ]
     assert view["trigger_id"].startswith("13345224609")
-    assert "moderator will review" in json.dumps(view["view"])
+    form = view["view"]
+    assert form["submit"]["text"] == "Report"  # the confirm step
+    assert not moderation.flags  # nothing is sent until the form is submitted
+
+    submitted = slack.shortcut(_submission(form, "The quote is out of context."))
+    assert submitted.status_code == 200
+    assert "moderator will review" in json.dumps(submitted.json())
+    exchange_id = log.exchanges[0].id
+    assert moderation.flags == [
+        (exchange_id, f"slack:{TEAM_ID}:U5", "The quote is out of context.")
+    ]
+    again = slack.shortcut(_submission(form, "Still wrong."))
+    assert "already reported" in json.dumps(again.json())
+    assert len(moderation.flags) == 1  # one open report per person and answer
+    other = slack.shortcut(_submission(form, "", user="U6"))
+    assert "moderator will review" in json.dumps(other.json())
+    assert [f[1] for f in moderation.flags] == [f"slack:{TEAM_ID}:U5", f"slack:{TEAM_ID}:U6"]
 
 
 def test_report_of_an_ask_answer_is_found_by_its_block_id(
     slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog, moderation: FakeModeration
 ) -> None:
-    slack.command(QUESTION)
-    answer = mock_slack.wait_for("response_url:cmd-U1")[0].params
+    answer = ask_answer(slack.command(QUESTION), mock_slack)
     reported = {
         "type": "message",
         "bot_id": BOT_ID,
@@ -487,7 +565,8 @@ def test_report_of_an_ask_answer_is_found_by_its_block_id(
         "blocks": _blocks(answer),
     }
     slack.shortcut(_report(reported))
-    mock_slack.wait_for("views.open")
+    form = mock_slack.wait_for("views.open")[0].params["view"]
+    slack.shortcut(_submission(form, "Misleading."))
     assert [flag[0] for flag in moderation.flags] == [log.exchanges[0].id]
 
 
@@ -495,11 +574,11 @@ def test_report_of_someone_elses_message_flags_nothing(
     slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog, moderation: FakeModeration
 ) -> None:
     slack.event(mention(QUESTION))
-    update = mock_slack.wait_for("chat.update")[0].params
+    stop = mock_slack.wait_for("chat.stopStream")[0].params
     forged = {
         "type": "message",
         "user": "U9",
-        "ts": update["ts"],
+        "ts": stop["ts"],
         "blocks": [{"type": "section", "block_id": ANSWER_BLOCK_PREFIX + log.exchanges[0].id}],
     }
     slack.shortcut(_report(forged))

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from adapters.slack.render import (
     CONTEXT_TEXT_LIMIT,
     SECTION_TEXT_LIMIT,
+    asked_block,
     escape,
     reply_messages,
     split_escaped,
@@ -42,7 +43,7 @@ def test_long_answer_is_split_into_valid_blocks_and_messages() -> None:
     ]
     reply = Reply(text=sentence * 400, citations=citations)
 
-    messages = reply_messages(reply, asked="alice asked: why?", block_id="persona-answer:abc")
+    messages = reply_messages(reply, asked=asked_block("alice", "why?"), exchange_id="abc")
 
     assert len(messages) > 1
     for message in messages:

@@ -51,7 +51,7 @@ def test_socket_mode_answers_a_mention_once(
     handler.connect()  # type: ignore[no-untyped-call]
     try:
         first = mock_slack.send_envelope(_envelope("env-1", "EvSOCK"))
-        update = mock_slack.wait_for("chat.update")[0].params
+        update = mock_slack.wait_for("chat.stopStream")[0].params
         retried = mock_slack.send_envelope(_envelope("env-2", "EvSOCK", retry=1))
         time.sleep(0.5)
     finally:
@@ -61,9 +61,9 @@ def test_socket_mode_answers_a_mention_once(
     assert first["envelope_id"] == "env-1"
     assert retried["envelope_id"] == "env-2"
     assert mock_slack.of("apps.connections.open")[0].params["_auth"] == f"Bearer {APP_TOKEN}"
-    placeholder = mock_slack.of("chat.postMessage")[0].params
+    placeholder = mock_slack.of("chat.startStream")[0].params
     assert placeholder["thread_ts"] == "1699999999.000900"
     assert update["blocks"]
-    assert len(mock_slack.of("chat.update")) == 1
+    assert len(mock_slack.of("chat.stopStream")) == 1
     assert len(log.exchanges) == 1
     assert log.exchanges[0].message.tenant == TEAM_ID

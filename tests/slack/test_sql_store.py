@@ -38,7 +38,7 @@ def sql_bot(
         slack_settings, lambda: build_core(settings, generator=ScriptedGenerator(), log=sql_log)
     )
     assert app_token is None
-    assert bot.understanding.screening is sql_log
+    assert bot.moderation is sql_log
     yield bot
     bot.close()
 
@@ -53,7 +53,7 @@ def test_retried_event_is_one_row_and_its_report_is_a_flag(
         for attempt in range(4):
             headers = {"X-Slack-Retry-Num": str(attempt)} if attempt else None
             assert slack.post(body, "application/json", extra_headers=headers).status_code == 200
-        update = mock_slack.wait_for("chat.update")[0].params
+        update = mock_slack.wait_for("chat.stopStream")[0].params
         time.sleep(0.3)
         sql_log.flush()
         rows = sql_log.list_exchanges(ExchangeFilter(platform="slack"))
@@ -78,7 +78,15 @@ def test_retried_event_is_one_row_and_its_report_is_a_flag(
                 "message": reported,
             }
         )
-        mock_slack.wait_for("views.open")
+        form = mock_slack.wait_for("views.open")[0].params["view"]
+        slack.shortcut(
+            {
+                "type": "view_submission",
+                "team": {"id": TEAM_ID},
+                "user": {"id": "U5", "team_id": TEAM_ID},
+                "view": {**form, "state": {"values": {}}},
+            }
+        )
         flags = sql_log.flags()
         assert [(f.exchange_id, f.reporter) for f in flags] == [(row.id, f"slack:{TEAM_ID}:U5")]
 
