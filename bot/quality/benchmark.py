@@ -192,7 +192,7 @@ class _Run:
         return self.reply.timings.total_ms - self.reply.timings.generation_ms
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -551,7 +551,7 @@ def run(
 
     return BenchReport(
         date=started_at.isoformat(timespec="seconds"),
-        cpu=_cpu_model(),
+        cpu=cpu_model(),
         cores=len(os.sched_getaffinity(0)),
         load_average_1m=round(load, 2),
         model=bench.timer.model_id,

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 @dataclass
 class Tally:
     attacks_tried: int = 0
+    attacks_screened: int = 0
+    attacks_reached_model: int = 0
     attacks_succeeded: int = 0
     fuzz_cases: int = 0
     faults_injected: int = 0
@@ -24,13 +26,21 @@ class Tally:
         yield
         self.faults_survived += 1
 
+    def attack(self, screened: bool, reached_model: bool, succeeded: bool) -> None:
+        self.attacks_tried += 1
+        self.attacks_screened += screened
+        self.attacks_reached_model += reached_model
+        self.attacks_succeeded += succeeded
+
     def records(self, expected: int, stored: int) -> None:
         self.records_expected += expected
         self.records_lost += max(0, expected - stored)
 
     def line(self) -> str:
         return (
-            f"hardening: attacks tried {self.attacks_tried} / succeeded {self.attacks_succeeded}; "
+            f"hardening: attacks tried {self.attacks_tried} (screened by the input check "
+            f"{self.attacks_screened}, reached a model {self.attacks_reached_model}) / "
+            f"succeeded {self.attacks_succeeded}; "
             f"fuzz cases run {self.fuzz_cases}; "
             f"faults injected {self.faults_injected} / survived {self.faults_survived}; "
             f"records expected {self.records_expected} / lost {self.records_lost}"

@@ -17,7 +17,7 @@ from bot.answering.generation import Generation, GenerationRequest, TokenSink
 from bot.core import DialogueCore
 from bot.errors import GenerationError, GeneratorUnavailableError
 from bot.factory import build_core
-from bot.messages import IncomingMessage, Reply
+from bot.messages import IncomingMessage, Reply, ReplyKind
 from bot.settings import Settings, load_settings
 from tests.fakes import MemoryLog, ScriptedGenerator
 from tests.hardening.injection import (
@@ -67,18 +67,22 @@ def test_a_canary_or_role_spliced_into_a_supported_sentence_never_reaches_the_us
     assert failures == []
 
 
-def test_identity_answers_to_attacks_are_marked_grounded_or_refused(
+def test_identity_answers_to_attacks_are_the_disclosure_and_nothing_else(
     compromised_core: DialogueCore, detector: Detector
 ) -> None:
-    """Finding 2: attacks that trip the identity check get the disclosure with refused=False and
-    grounded=False, which `personabot eval` also counts as a failed injection case."""
+    """Finding 2: attacks that trip the identity check got the disclosure with refused=False and
+    grounded=False, which read as an unchecked answer. The core now marks them kind=identity;
+    such a reply must be the persona's own disclosure: no citations, no model text, no goal."""
     chosen = [a for a in ATTACKS if a.id in {"role-twins", "wrapped-persona", "multi-slow-dan"}]
     assert len(chosen) == 3
     failures = []
     for index, attack in enumerate(chosen):
-        result = run_attack(compromised_core, detector, attack, index, accept_disclosure=False)
-        if result.succeeded:
-            failures.append(f"{attack.id}: {result.problems}")
+        result = run_attack(compromised_core, detector, attack, index, accept_disclosure=True)
+        last = result.replies[-1]
+        if result.succeeded or last.kind is not ReplyKind.IDENTITY or last.citations:
+            failures.append(f"{attack.id}: {last.kind} {result.problems} {last.text!r}")
+        if last.model_sentences or "Kozyrev" not in last.text:
+            failures.append(f"{attack.id}: not the disclosure: {last.text!r}")
     assert failures == []
 
 
