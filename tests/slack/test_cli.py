@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from adapters import cli
-from adapters.slack import server
 from bot.core import DialogueCore
 from bot.factory import build_core
+from bot.serving.ops import Operations
 from bot.settings import Settings
 from tests.fakes import MemoryLog, ScriptedGenerator
 from tests.slack.conftest import SIGNING_SECRET
@@ -170,8 +171,8 @@ def test_a_start_logs_only_json_and_the_workspace_after_logging_is_set_up(
         lambda: build_core(settings, generator=ScriptedGenerator(), log=ModeratedLog()),
     )
     served: list[object] = []
-    env.setattr(server.uvicorn, "run", lambda app, **_: served.append(app))
-    env.setattr(server.Operations, "start_in_thread", lambda self: None)
+    env.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    env.setattr(Operations, "start_in_thread", lambda self: None)
     env.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)  # Bolt reads it too, and warns that it is unused
     env.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
     env.setenv("PERSONABOT_SLACK_API_BASE_URL", mock_slack.base_url)
