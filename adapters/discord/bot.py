@@ -161,6 +161,8 @@ class PersonaBot(commands.Bot):
         channel_limiter: RateLimiter | None = None,
         **options: Any,
     ) -> None:
+        # The bot never joins voice, so discord.py's notes about missing voice libraries are noise.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=build_intents(),
@@ -209,8 +211,31 @@ class PersonaBot(commands.Bot):
         return not pending
 
     async def close(self) -> None:
+        self._close_normally()
         await super().close()
         await asyncio.to_thread(self.queue.close)
+
+    def _close_normally(self) -> None:
+        """Makes the gateway close a normal closure (1000), so Discord ends the session at once.
+
+        discord.py closes with 1000, but that close wakes its own gateway reader, which closes
+        the socket first with 4000 (a code that keeps the session open for a resume); every
+        close of these sockets from now on is therefore sent as 1000.
+        """
+        shards = getattr(self, "shards", None)
+        sockets = [getattr(info, "_parent", None) for info in shards.values()] if shards else [self]
+        for holder in sockets:
+            socket = getattr(getattr(holder, "ws", None), "socket", None)
+            if socket is None or socket.closed:
+                continue
+            close = socket.close
+
+            async def normal(
+                *, code: int = 1000, message: bytes = b"", _close: Any = close
+            ) -> bool:
+                return bool(await _close(code=1000, message=message))
+
+            socket.close = normal
 
     def _track(self) -> None:
         """Counts the running event handler as work that shutdown waits for."""

@@ -87,12 +87,13 @@ async def start_bot(
         kind: type[PersonaBot] = PersonaBot,
         with_core: DialogueCore | None = None,
         with_moderation: ModerationStore | None = None,
+        queue: Any = None,
         **overrides: Any,
     ) -> PersonaBot:
         overrides.setdefault("edit_interval_seconds", 0.2)  # Discord's pace is 1 s; tests hurry
         settings = DiscordSettings(token=SecretStr(TOKEN), **overrides)
         store = with_moderation or moderation
-        bot = kind(with_core or core, store, settings, guild_ready_timeout=0.05)
+        bot = kind(with_core or core, store, settings, queue=queue, guild_ready_timeout=0.05)
         task = asyncio.create_task(bot.start(TOKEN))
         started.append((bot, task))
         await until(lambda: bot.is_ready() or task.done())

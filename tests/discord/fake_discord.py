@@ -52,6 +52,7 @@ class Request:
     query: dict[str, str]
     body: Any
     authorization: str | None
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass
