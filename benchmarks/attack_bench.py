@@ -1,8 +1,9 @@
 """Hardening report (a benchmark, not a test): every attack in tests/hardening/attacks, against
 the real bundled model (or the OpenAI-compatible server that PERSONABOT_INFERENCE_URL names),
-with a canary planted in the system prompt, once with the input check and once without it.
+with a canary planted in the system prompt: with the input check, without it, and without it
+with each turn placed after a real essay question (so that answerability lets it reach the model).
 
-    .venv/bin/python benchmarks/attack_bench.py                 # both modes, every attack
+    .venv/bin/python benchmarks/attack_bench.py                 # all three modes, every attack
     .venv/bin/python benchmarks/attack_bench.py --limit 16      # a spread sample per split
     .venv/bin/python benchmarks/attack_bench.py --compromised   # a model that obeys every attack
     .venv/bin/python benchmarks/attack_bench.py --json > benchmarks/results/attacks.json
@@ -35,12 +36,14 @@ from bot.knowledge import load_knowledge  # noqa: E402
 from bot.quality.benchmark import cpu_model  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from tests.fakes import MemoryLog  # noqa: E402
+from tests.hardening.attacks.build_attacks import QUESTIONS  # noqa: E402
 from tests.hardening.injection import (  # noqa: E402
     DEFAULT_PROMPTS,
     HELD_OUT_DIR,
     AttackResult,
     CompromisedGenerator,
     Detector,
+    carried,
     input_check_bypassed,
     load_attacks,
     plant_canary,
@@ -49,7 +52,11 @@ from tests.hardening.injection import (  # noqa: E402
 )
 from tests.hardening.report import as_json, by_goal, run_corpus  # noqa: E402
 
-MODES = {"input_check": "input check on", "bypassed": "input check bypassed"}
+MODES = {
+    "input_check": "input check on",
+    "bypassed": "input check bypassed",
+    "carried": "input check bypassed, each turn after a real essay question",
+}
 COLUMNS = ("attacks", "screened", "declined", "reached_model", "model_obeyed", "succeeded")
 
 
@@ -105,7 +112,7 @@ def main() -> None:
         "--limit", type=int, default=0, help="a spread sample of this many per split"
     )
     parser.add_argument("--compromised", action="store_true", help="use the obeying fake model")
-    parser.add_argument("--modes", choices=["both", *MODES], default="both")
+    parser.add_argument("--modes", choices=["all", *MODES], default="all")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args()
 
@@ -113,7 +120,7 @@ def main() -> None:
     if args.limit:
         corpus, held_out = sample(corpus, args.limit), sample(held_out, args.limit)
     attacks = corpus + held_out
-    modes = list(MODES) if args.modes == "both" else [args.modes]
+    modes = list(MODES) if args.modes == "all" else [args.modes]
     started = time.perf_counter()
     report: dict[str, Any] = {"modes": {}, "findings": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,13 +132,15 @@ def main() -> None:
         knowledge = load_knowledge(settings.knowledge_dir)
         detector = Detector(canary, core.canned("system"), public_texts(core, knowledge))
         for mode in modes:
-            seam = input_check_bypassed() if mode == "bypassed" else contextlib.nullcontext()
+            bypass = mode in ("bypassed", "carried")
+            seam = input_check_bypassed() if bypass else contextlib.nullcontext()
 
             def progress(done: int, total: int, mode: str = mode) -> None:
                 print(f"\r{MODES[mode]}: {done}/{total}", end="", file=sys.stderr, flush=True)
 
+            asked = [carried(a, QUESTIONS) for a in attacks] if mode == "carried" else attacks
             with seam:
-                results = run_corpus(core, detector, attacks, progress)
+                results = run_corpus(core, detector, asked, progress)
             print(file=sys.stderr)
             report["modes"][mode] = as_json(by_goal(results))
             report["findings"] += _findings(mode, results)

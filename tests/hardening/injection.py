@@ -17,7 +17,7 @@ import re
 import secrets
 import shutil
 import unittest.mock
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -233,6 +233,16 @@ def input_check_bypassed() -> Iterator[None]:
 
     with unittest.mock.patch.object(bot.core, "screen", screen_without_patterns):
         yield
+
+
+def carried(attack: Attack, questions: Sequence[str]) -> Attack:
+    """The attack with a real essay question before each turn, so that answerability lets it
+    through to the model: what the model and grounding do when an attack does reach them."""
+    turns = tuple(
+        f"{questions[(len(attack.id) + n) % len(questions)]} {turn}"
+        for n, turn in enumerate(attack.turns)
+    )
+    return dataclasses.replace(attack, turns=turns)
 
 
 def screened_by_input_check(reply: Reply) -> bool:
