@@ -671,8 +671,8 @@ def stats(request: Request, m: Signed) -> Response:
         votes=line_chart(
             labels,
             [
-                Series("👍 up", [float(of(d).votes_up) for d in labels], "s4"),
-                Series("👎 down", [float(of(d).votes_down) for d in labels], "s2"),
+                Series("up", [float(of(d).votes_up) for d in labels], "s4"),
+                Series("down", [float(of(d).votes_down) for d in labels], "s2"),
             ],
             "Votes per day",
         ),

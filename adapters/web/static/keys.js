@@ -166,4 +166,6 @@
     }
     if (handled) event.preventDefault();
   });
+  // Keyboard hints are shown only once the keys work.
+  document.documentElement.dataset.keys = "on";
 })();
