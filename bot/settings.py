@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         default="90d", description="Default for `personabot logs purge`: 30d, 12h, 2w..."
     )
     log_busy_timeout_ms: int = Field(default=30_000, ge=100, le=600_000)
+    log_key: SecretStr | None = Field(
+        default=None,
+        description="Secret that keys the log's hash chain (HMAC); keep it outside the database.",
+    )
+    log_max_text_chars: int = Field(
+        default=8000, ge=256, le=1_000_000, description="Longer stored texts are truncated."
+    )
 
     @field_validator("log_redact_patterns")
     @classmethod

@@ -21,9 +21,10 @@ from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
 from bot.storage.api import InvalidInputError, NotFoundError, UtcDatetime
+from bot.storage.chain import Sealer, writing
 from bot.storage.engine import writer
-from bot.storage.models import Moderator, ModeratorSession
-from bot.storage.view import _audit, utcnow
+from bot.storage.integrity import append_audit as _audit
+from bot.storage.models import Moderator, ModeratorSession, utcnow
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 _TENANT = re.compile(r"^[^\s]{1,128}$")
@@ -59,10 +60,17 @@ def check_password(password: str) -> str:
 class ModeratorAccounts:
     """Creates, checks and signs in moderator accounts stored next to the conversation log."""
 
-    def __init__(self, engine: Engine, hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self, engine: Engine, hasher: PasswordHasher | None = None, sealer: Sealer | None = None
+    ) -> None:
         self.engine = engine
         self._writer = writer(engine)
         self.hasher = hasher or PasswordHasher()
+        self.sealer = sealer or Sealer()
+
+    def _session(self) -> Session:
+        """A session for changes; the audit entries it writes are sealed with the log's key."""
+        return writing(Session(self._writer), self.sealer)
 
     @cached_property
     def _dummy_hash(self) -> str:
@@ -86,7 +94,7 @@ class ModeratorAccounts:
             raise InvalidInputError(f"Bad tenant id {bad[0]!r}.")
         hashed = self.hasher.hash(check_password(password))
         now = utcnow()
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             if session.exec(select(Moderator.id).where(Moderator.name == name)).first():
                 raise InvalidInputError(f"A moderator named {name!r} already exists.")
             account = Moderator(
@@ -112,7 +120,7 @@ class ModeratorAccounts:
             return _info(self._account(session, name))
 
     def remove(self, name: str, actor: str) -> None:
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             account = self._account(session, name)
             session.exec(
                 delete(ModeratorSession).where(col(ModeratorSession.moderator_id) == account.id)
@@ -123,7 +131,7 @@ class ModeratorAccounts:
     def set_password(self, name: str, password: str, actor: str) -> None:
         """Changes the password and signs the account out everywhere."""
         hashed = self.hasher.hash(check_password(password))
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             account = self._account(session, name)
             account.password_hash = hashed
             account.password_changed = utcnow()
@@ -144,7 +152,7 @@ class ModeratorAccounts:
         if account is None:
             return None
         if self.hasher.check_needs_rehash(account.password_hash):
-            with Session(self._writer) as session, session.begin():
+            with self._session() as session, session.begin():
                 stored = session.get(Moderator, account.id)
                 if stored is not None:
                     stored.password_hash = self.hasher.hash(password)
@@ -157,7 +165,7 @@ class ModeratorAccounts:
         """A new session: (cookie token, CSRF token). Expired sessions are swept on the way."""
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = utcnow()
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             session.exec(delete(ModeratorSession).where(col(ModeratorSession.expires) <= now))
             session.add(
                 ModeratorSession(
@@ -189,7 +197,7 @@ class ModeratorAccounts:
         )
 
     def end_session(self, token: str) -> None:
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             session.exec(
                 delete(ModeratorSession).where(
                     col(ModeratorSession.token_hash) == token_hash(token)
@@ -197,7 +205,7 @@ class ModeratorAccounts:
             )
 
     def _touch(self, key: str, now: datetime) -> None:
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             found = session.get(ModeratorSession, key)
             if found is not None:
                 found.last_seen = now

@@ -162,13 +162,20 @@ class DayLatency(BaseModel):
 
 
 class ChainReport(BaseModel):
-    """The verdict on one tenant's chain; `broken_seq` is the first broken link, if any."""
+    """The verdict on one table (for exchanges: one tenant's chain): the first bad row, if any.
 
+    `row` names it (an exchange id, `id 17`, a flag id...); `broken_seq` is its place in a
+    tenant's chain; `keyed` is False when no PERSONABOT_LOG_KEY was set, so anyone with
+    database access could have recomputed the hashes."""
+
+    table: str = "exchanges"
     tenant: str
     checked: int
     ok: bool
+    keyed: bool = False
     broken_seq: int | None = None
     exchange_id: str | None = None
+    row: str | None = None
     problem: str | None = None
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import (
     DBAPIError,
-    IntegrityError,
     InterfaceError,
     OperationalError,
     SQLAlchemyError,
@@ -25,12 +24,13 @@ from sqlmodel import Session, select
 from bot.errors import PersonabotError
 from bot.messages import Exchange
 from bot.settings import Settings
-from bot.storage.chain import content_hash, link_hash
+from bot.storage.chain import Sealer, content_hash
 from bot.storage.engine import database_url, make_engine, migrate
-from bot.storage.models import GENESIS_HASH, ChainHead, Conversation, ExchangeRow
+from bot.storage.integrity import lock_head
+from bot.storage.models import Conversation, ExchangeRow, utcnow
 from bot.storage.redaction import Redactor
 from bot.storage.spool import Spool
-from bot.storage.view import LogView, naive_utc, utcnow
+from bot.storage.view import LogView, naive_utc
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +44,9 @@ class SqlConversationLog(LogView):
         spool_dir: Path,
         redactor: Redactor | None = None,
         retry_seconds: float = 5.0,
+        sealer: Sealer | None = None,
     ) -> None:
-        super().__init__(engine)
+        super().__init__(engine, sealer=sealer)
         self.redactor = redactor
         self.spool = Spool(spool_dir)
         self.retry_seconds = retry_seconds
@@ -135,10 +136,10 @@ class SqlConversationLog(LogView):
         """Appends one exchange to its tenant's chain in one transaction; known ids are skipped."""
         self._ensure_schema()
         message, reply, trace = exchange.message, exchange.reply, exchange.trace
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             if session.get(ExchangeRow, exchange.id) is not None:
                 return
-            head = _lock_head(session, message.tenant)
+            head = lock_head(session, message.tenant)
             conversation = _conversation(session, exchange)
             scores = {p.passage_id: p.score for p in trace.retrieved}
             row = ExchangeRow(
@@ -185,7 +186,7 @@ class SqlConversationLog(LogView):
                 row_hash="",
             )
             row.content_hash = content_hash(row)
-            row.row_hash = link_hash(row.tenant, row.seq, row.prev_hash, row.content_hash)
+            row.row_hash = self.sealer.link(row.tenant, row.seq, row.prev_hash, row.content_hash)
             head.seq, head.row_hash = row.seq, row.row_hash
             session.add(row)
             session.add(head)
@@ -196,20 +197,6 @@ def transient(exc: Exception) -> bool:
     if isinstance(exc, DBAPIError):
         return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
     return isinstance(exc, OSError | SQLAlchemyError)
-
-
-def _lock_head(session: Session, tenant: str) -> ChainHead:
-    """The tenant's chain head, locked until commit (FOR UPDATE; SQLite holds the write lock)."""
-    stmt = select(ChainHead).where(ChainHead.tenant == tenant).with_for_update()
-    head = session.exec(stmt).first()
-    if head is None:
-        try:
-            with session.begin_nested():
-                session.add(ChainHead(tenant=tenant, seq=0, row_hash=GENESIS_HASH))
-        except IntegrityError:  # another process started this tenant's chain first
-            pass
-        head = session.exec(stmt.execution_options(populate_existing=True)).one()
-    return head
 
 
 def _conversation(session: Session, exchange: Exchange) -> int:
@@ -237,6 +224,12 @@ def _conversation(session: Session, exchange: Exchange) -> int:
     return conversation.id
 
 
+def sealer_of(settings: Settings) -> Sealer:
+    """Keyed by PERSONABOT_LOG_KEY when it is set (plain SHA-256 otherwise)."""
+    key = settings.log_key.get_secret_value() if settings.log_key else ""
+    return Sealer(key.encode() or None)
+
+
 def open_log(settings: Settings, *, require_database: bool = False) -> SqlConversationLog:
     """The log the settings describe. With `require_database` (the `logs` CLI) an unreachable
     database is a user error; otherwise the bot starts anyway and spools until it is back."""
@@ -249,7 +242,10 @@ def open_log(settings: Settings, *, require_database: bool = False) -> SqlConver
         else None
     )
     log = SqlConversationLog(
-        engine, settings.log_spool_dir or settings.data_dir / "spool", redactor
+        engine,
+        settings.log_spool_dir or settings.data_dir / "spool",
+        redactor,
+        sealer=sealer_of(settings),
     )
     if not log.start() and require_database:
         log.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import NaiveDatetime
@@ -11,6 +12,15 @@ from sqlmodel import Field, SQLModel
 # Stands in for a platform user's id and name once that user's data has been erased.
 ERASED = "[erased]"
 GENESIS_HASH = "0" * 64
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the form every stored time takes."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# The audit trail's chain head; tenant ids never contain whitespace.
+AUDIT_CHAIN = " audit"
 
 
 class Conversation(SQLModel, table=True):
@@ -81,6 +91,9 @@ class ExchangeRow(SQLModel, table=True):
     platform_message_id: str | None = Field(default=None, max_length=128)
     permalink: str | None = Field(default=None, max_length=1024)
     delivery: str = Field(default="", max_length=512)  # "", "delivered" or "failed: <detail>"
+    # Tamper evidence (bot.storage.chain): a MAC over the row as it is now, and whose key made it.
+    seal: str | None = Field(default=None, max_length=64)
+    key_id: str = Field(default="", max_length=16)
 
 
 class ChainHead(SQLModel, table=True):
@@ -108,6 +121,9 @@ class Tombstone(SQLModel, table=True):
     row_hash: str = Field(max_length=64)
     reason: str = Field(max_length=32)
     removed_at: NaiveDatetime
+    # Tamper evidence (bot.storage.chain): a MAC over the row as it is now, and whose key made it.
+    seal: str | None = Field(default=None, max_length=64)
+    key_id: str = Field(default="", max_length=16)
 
 
 class Flag(SQLModel, table=True):
@@ -126,6 +142,9 @@ class Flag(SQLModel, table=True):
     resolved_by: str | None = Field(default=None, max_length=256)
     assignee: str | None = Field(default=None, max_length=256)
     claimed_at: NaiveDatetime | None = None
+    # Tamper evidence (bot.storage.chain): a MAC over the row as it is now, and whose key made it.
+    seal: str | None = Field(default=None, max_length=64)
+    key_id: str = Field(default="", max_length=16)
 
 
 class Vote(SQLModel, table=True):
@@ -144,6 +163,9 @@ class Vote(SQLModel, table=True):
     value: int
     created: NaiveDatetime
     updated: NaiveDatetime
+    # Tamper evidence (bot.storage.chain): a MAC over the row as it is now, and whose key made it.
+    seal: str | None = Field(default=None, max_length=64)
+    key_id: str = Field(default="", max_length=16)
 
 
 class SavedFilter(SQLModel, table=True):
@@ -170,6 +192,9 @@ class FlagNote(SQLModel, table=True):
     author: str = Field(max_length=256)
     text: str = Field(sa_column=Column(Text, nullable=False))
     created: NaiveDatetime
+    # Tamper evidence (bot.storage.chain): a MAC over the row as it is now, and whose key made it.
+    seal: str | None = Field(default=None, max_length=64)
+    key_id: str = Field(default="", max_length=16)
 
 
 class Ban(SQLModel, table=True):
@@ -185,6 +210,9 @@ class Ban(SQLModel, table=True):
     reason: str = Field(sa_column=Column(Text, nullable=False))
     banned_by: str = Field(max_length=256)
     created: NaiveDatetime
+    # Tamper evidence (bot.storage.chain): a MAC over the row as it is now, and whose key made it.
+    seal: str | None = Field(default=None, max_length=64)
+    key_id: str = Field(default="", max_length=16)
 
 
 class AuditEntry(SQLModel, table=True):
@@ -199,6 +227,13 @@ class AuditEntry(SQLModel, table=True):
     tenant: str | None = Field(default=None, max_length=128, index=True)
     target: str = Field(default="", max_length=256)
     detail: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # The audit trail is one chain, in id order, like a tenant's exchanges.
+    prev_hash: str | None = Field(default=None, max_length=64)
+    content_hash: str | None = Field(default=None, max_length=64)
+    row_hash: str | None = Field(default=None, max_length=64)
+    # Tamper evidence (bot.storage.chain): a MAC over the row as it is now, and whose key made it.
+    seal: str | None = Field(default=None, max_length=64)
+    key_id: str = Field(default="", max_length=16)
 
 
 class Redaction(SQLModel, table=True):
@@ -212,6 +247,25 @@ class Redaction(SQLModel, table=True):
     redacted_by: str = Field(max_length=256)
     redacted_at: NaiveDatetime
     reason: str = Field(sa_column=Column(Text, nullable=False))
+    # Tamper evidence (bot.storage.chain): a MAC over the row as it is now, and whose key made it.
+    seal: str | None = Field(default=None, max_length=64)
+    key_id: str = Field(default="", max_length=16)
+
+
+class Erasure(SQLModel, table=True):
+    """That a platform user was erased, so an exchange of theirs still waiting in some process's
+    spool is dropped when it is replayed. Holds a one-way digest of the user id, not the id."""
+
+    __tablename__ = "erasures"
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=64)
+    tenant: str | None = Field(default=None, max_length=128)
+    subject: str = Field(max_length=64, index=True)
+    erased_at: NaiveDatetime
+    # Tamper evidence (bot.storage.chain): a MAC over the row as it is now, and whose key made it.
+    seal: str | None = Field(default=None, max_length=64)
+    key_id: str = Field(default="", max_length=16)
 
 
 class Moderator(SQLModel, table=True):

@@ -1,15 +1,20 @@
-"""Removes e-mail addresses, phone numbers and secrets from text before it is stored anywhere."""
+"""Removes e-mail addresses, phone numbers and secrets from text before it is stored anywhere,
+cuts oversize texts, and finds a text again in another whatever its spacing or Unicode form
+(what a moderator's redaction and a user's erasure scrub from other rows)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Sequence
 
-from bot.messages import Exchange
+from bot.messages import Exchange, Verdict
 
 # Each kind is replaced by a marker that says what was there, so a moderator still reads the gist.
+# Letters and digits of any script: josé@correo.es and 用户@例子.中国 are addresses too.
+# A match starts only where a run of address characters starts, so a long run is scanned once.
 EMAIL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,}"
+    r"(?<![\w!#$%&'*+/=?^`{|}~.-])[\w!#$%&'*+/=?^`{|}~.-]+@(?:[^\W_][\w-]*\.)+[^\W_][\w-]*[^\W_]"
 )
 # 9 to 15 digits with optional separators: long enough to spare years and year ranges (1993-1997).
 PHONE = re.compile(r"(?<![\w+])\+?\d(?:[\s().-]{0,2}\d){8,14}(?!\w)")
@@ -30,6 +35,10 @@ SECRET = re.compile(
     )
 )
 KINDS = {"email": EMAIL, "phone": PHONE, "secret": SECRET}
+_WORD = re.compile(r"\w+")
+TRUNCATED = "… [truncated {} characters]"
+# What a scrubbed fragment of someone's text reads afterwards.
+SCRUBBED = "[redacted]"
 
 
 class Redactor:
@@ -46,13 +55,125 @@ class Redactor:
             value = pattern.sub(marker, value)
         return value
 
+    def found(self, value: str) -> list[str]:
+        """What `text` would remove from `value`."""
+        spans = []
+        for _marker, pattern in self._rules:
+            spans += [match.group() for match in pattern.finditer(value)]
+            value = pattern.sub(" ", value)
+        return spans
+
     def exchange(self, exchange: Exchange) -> Exchange:
-        """A copy whose user-supplied and user-derived texts are redacted."""
+        """A copy whose user-supplied and user-derived texts are redacted, verdict details too:
+        they may list the question's words, fragments of a removed address among them."""
         copy = exchange.model_copy(deep=True)
-        copy.message.text = self.text(copy.message.text)
-        if copy.message.raw_text is not None:
-            copy.message.raw_text = self.text(copy.message.raw_text)
-        copy.message.user_name = self.text(copy.message.user_name)
+        message = copy.message
+        removed = self.found(message.text) + self.found(message.raw_text or "")
+        message.text = self.text(message.text)
+        if message.raw_text is not None:
+            message.raw_text = self.text(message.raw_text)
+        message.user_name = self.text(message.user_name)
         copy.reply.text = self.text(copy.reply.text)
         copy.trace.prompt = self.text(copy.trace.prompt)
+        copy.reply.moderation = [
+            v.model_copy(update={"detail": scrub_words(self.text(v.detail), removed)})
+            for v in copy.reply.moderation
+        ]
         return copy
+
+
+def _folded(text: str) -> tuple[str, list[int]]:
+    """`text` compatibility-decomposed, case-folded and with runs of whitespace as one space,
+    and for each character of that the index of the original character it came from."""
+    out: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        for part in unicodedata.normalize("NFKD", char).casefold():
+            if unicodedata.combining(part):
+                continue
+            space = part.isspace()
+            if space and (not out or out[-1] == " "):
+                continue
+            out.append(" " if space else part)
+            origin.append(index)
+    return "".join(out), origin
+
+
+def scrub(text: str, needles: Iterable[str], marker: str = SCRUBBED) -> str:
+    """`text` with every occurrence of each needle replaced by `marker`, matched regardless of
+    spacing, case, accents and Unicode form (full-width letters, ligatures)."""
+    haystack, origin = _folded(text)
+    spans: list[tuple[int, int]] = []
+    for needle in needles:
+        folded = _folded(needle)[0].strip()
+        if len(folded) < 2:
+            continue
+        start = haystack.find(folded)
+        while start >= 0:
+            end = start + len(folded)
+            spans.append((origin[start], origin[end - 1] + 1))
+            start = haystack.find(folded, end)
+    if not spans:
+        return text
+    pieces, last = [], 0
+    for start, end in sorted(spans):
+        if end <= last:
+            continue
+        pieces += [text[last : max(start, last)], marker]
+        last = end
+    return "".join(pieces) + text[last:]
+
+
+def scrub_words(detail: str, removed: Sequence[str]) -> str:
+    """Replaces each word of `detail` that is a piece (or the stem) of a word in `removed`: the
+    scope check lists a question's unknown words, stemmed, and must not keep a removed phone
+    number or address alive that way."""
+    words = {_folded(w)[0] for text in removed for w in _WORD.findall(text)}
+    if not words:
+        return detail
+
+    def replace(match: re.Match[str]) -> str:
+        folded = _folded(match.group())[0]
+        if folded in words or (len(folded) >= 3 and any(folded in word for word in words)):
+            return SCRUBBED
+        return match.group()
+
+    return _WORD.sub(replace, detail)
+
+
+def scrub_verdicts(
+    verdicts: Sequence[dict[str, object]], removed: Sequence[str]
+) -> list[dict[str, object]]:
+    """Stored verdicts (JSON) with the words of `removed` scrubbed from their details."""
+    return [
+        {**v, "detail": scrub(scrub_words(str(v.get("detail", "")), removed), removed)}
+        for v in verdicts
+    ]
+
+
+def clip(text: str, limit: int) -> str:
+    """At most about `limit` characters, saying how many were cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + TRUNCATED.format(len(text) - limit)
+
+
+def clip_exchange(exchange: Exchange, limit: int) -> Exchange:
+    """A copy fit for storage: oversize texts cut (the rendered prompt may be four times as
+    long), ids and names cut to their columns' widths."""
+    copy = exchange.model_copy(deep=True)
+    message = copy.message
+    message.text = clip(message.text, limit)
+    if message.raw_text is not None:
+        message.raw_text = clip(message.raw_text, limit)
+    message.user_name = message.user_name[:256]
+    message.user_id = message.user_id[:128]
+    message.channel = message.channel[:256]
+    message.thread = message.thread[:256] if message.thread else message.thread
+    copy.reply.text = clip(copy.reply.text, limit)
+    copy.trace.prompt = clip(copy.trace.prompt, 4 * limit)
+    copy.reply.moderation = [
+        Verdict(check=v.check[:64], passed=v.passed, detail=clip(v.detail, 1000))
+        for v in copy.reply.moderation
+    ]
+    return copy

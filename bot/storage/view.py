@@ -39,14 +39,14 @@ from bot.storage.api import (
     Page,
     SavedFilterInfo,
 )
-from bot.storage.chain import content_hash, link_hash
+from bot.storage.chain import Sealer, writing
 from bot.storage.engine import writer
+from bot.storage.integrity import append_audit as _audit
+from bot.storage.integrity import rekey, verify_all
 from bot.storage.models import (
     ERASED,
-    GENESIS_HASH,
     AuditEntry,
     Ban,
-    ChainHead,
     ExchangeRow,
     Flag,
     FlagNote,
@@ -54,6 +54,7 @@ from bot.storage.models import (
     SavedFilter,
     Tombstone,
     Vote,
+    utcnow,
 )
 
 logger = logging.getLogger(__name__)
@@ -70,11 +71,6 @@ class _Filterable(Protocol):
 S = TypeVar("S", bound=_Filterable)
 
 
-def utcnow() -> datetime:
-    """Naive UTC, the form every stored time takes."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
@@ -82,15 +78,24 @@ def naive_utc(value: datetime) -> datetime:
 class LogView:
     """Reads and moderates the log on behalf of one moderator's tenants (None: every tenant)."""
 
-    def __init__(self, engine: Engine, tenants: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, engine: Engine, tenants: Iterable[str] | None = None, sealer: Sealer | None = None
+    ) -> None:
         self.engine = engine
         self._writer = writer(engine)
         self.tenants = frozenset(tenants) if tenants is not None else None
+        self.sealer = sealer or Sealer()
+
+    def _session(self) -> Session:
+        """A session for changes: it takes SQLite's write lock and seals what it writes."""
+        return writing(Session(self._writer), self.sealer)
 
     def scoped(self, tenants: Iterable[str]) -> LogView:
         """A view limited to `tenants` (and to this view's own scope, if it has one)."""
         wanted = frozenset(tenants)
-        return LogView(self.engine, wanted if self.tenants is None else wanted & self.tenants)
+        return LogView(
+            self.engine, wanted if self.tenants is None else wanted & self.tenants, self.sealer
+        )
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -245,19 +250,23 @@ class LogView:
             return session.exec(stmt).first() is not None
 
     def verify(self) -> list[ChainReport]:
-        """Walks each tenant's chain and reports its first broken link (edited, deleted, moved)."""
+        """Each tenant's chain in scope, then (for an admin) the audit trail's chain and every
+        sealed table: the first edited, inserted, deleted or moved row of each."""
         with Session(self.engine) as session:
-            heads = session.exec(
-                self._scope(select(ChainHead), col(ChainHead.tenant)).order_by(
-                    col(ChainHead.tenant)
-                )
-            ).all()
-            return [_verify_tenant(session, head) for head in heads]
+            return verify_all(session, self.sealer, self.tenants)
+
+    def rekey(self, old: Sealer, actor: str) -> int:
+        """Checks everything under `old` (rows stored before seals existed the old way), then
+        re-links and re-seals every row under this view's key, in one transaction. Admins only."""
+        if self.tenants is not None:
+            raise ForbiddenError("Only an admin can re-key the log.")
+        with self._session() as session, session.begin():
+            return rekey(session, old, self.sealer, actor)
 
     # -- moderator actions (each one is audited) ---------------------------------------------
 
     def open_flag(self, exchange_id: str, reporter: str, reason: str) -> FlagInfo:
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             row = self._find(session, exchange_id)
             flag = Flag(
                 exchange_id=row.id,
@@ -294,7 +303,7 @@ class LogView:
             return self._put_vote(exchange_id, voter, value)
 
     def _put_vote(self, exchange_id: str, voter: str, value: int) -> bool:
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             stmt = self._scope(select(ExchangeRow.tenant), col(ExchangeRow.tenant))
             tenant = session.exec(stmt.where(ExchangeRow.id == exchange_id)).first()
             if tenant is None:
@@ -331,7 +340,7 @@ class LogView:
             return False
         status = "delivered" if delivered else f"failed: {detail}".strip()
         try:
-            with Session(self._writer) as session, session.begin():
+            with self._session() as session, session.begin():
                 stmt = self._scope(select(ExchangeRow), col(ExchangeRow.tenant))
                 row = session.exec(stmt.where(ExchangeRow.id == exchange_id)).first()
                 if row is None:
@@ -347,7 +356,7 @@ class LogView:
 
     def claim_flag(self, flag_id: int, moderator: str) -> FlagInfo:
         """Assigns an open flag to a moderator (taking it over from another is audited too)."""
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             flag = self._flag(session, flag_id)
             if flag.status != "open":
                 raise InvalidInputError(f"Flag {flag_id} is already {flag.status}.")
@@ -367,7 +376,7 @@ class LogView:
 
     def release_flag(self, flag_id: int, actor: str) -> FlagInfo:
         """Returns a claimed flag to the unassigned queue."""
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             flag = self._flag(session, flag_id)
             previous = flag.assignee
             flag.assignee, flag.claimed_at = None, None
@@ -402,7 +411,7 @@ class LogView:
         if len(query) > 4000:
             raise InvalidInputError("A saved filter's query is at most 4000 characters.")
         now = utcnow()
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             row = session.exec(
                 select(SavedFilter).where(
                     SavedFilter.moderator == moderator, SavedFilter.name == name
@@ -416,7 +425,7 @@ class LogView:
             return SavedFilterInfo.model_validate(row, from_attributes=True)
 
     def delete_filter(self, moderator: str, name: str) -> bool:
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             gone = session.exec(
                 delete(SavedFilter).where(
                     col(SavedFilter.moderator) == moderator, col(SavedFilter.name) == name
@@ -425,7 +434,7 @@ class LogView:
         return bool(gone)
 
     def resolve(self, flag_id: int, actor: str, note: str | None = None) -> FlagInfo:
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             flag = self._flag(session, flag_id)
             flag.status = "resolved"
             flag.resolved_at = utcnow()
@@ -440,7 +449,7 @@ class LogView:
     def add_note(self, flag_id: int, actor: str, text: str) -> FlagInfo:
         if not text.strip():
             raise InvalidInputError("The note is empty.")
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             flag = self._flag(session, flag_id)
             session.add(FlagNote(flag_id=flag_id, author=actor, text=text, created=utcnow()))
             _audit(session, actor, "note", flag.tenant, flag.exchange_id, {"flag": flag_id})
@@ -452,7 +461,7 @@ class LogView:
         scrubs its text from later prompts of the same conversation (which quote it as memory).
         The audit trail records who redacted it; the original text is kept nowhere."""
         now = utcnow()
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             row = self._find(session, exchange_id)
             if row.input_text == REDACTED and row.reply_text == REDACTED:
                 raise InvalidInputError(f"Exchange {row.id} is already redacted.")
@@ -498,7 +507,7 @@ class LogView:
     def ban(self, platform: str, tenant: str, user_id: str, actor: str, reason: str = "") -> bool:
         """True when newly banned, False when already banned."""
         self._allowed(tenant)
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             already = session.exec(
                 select(Ban.id).where(
                     Ban.platform == platform, Ban.tenant == tenant, Ban.user_id == user_id
@@ -521,7 +530,7 @@ class LogView:
 
     def unban(self, platform: str, tenant: str, user_id: str, actor: str) -> bool:
         self._allowed(tenant)
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             gone = session.exec(
                 delete(Ban).where(
                     col(Ban.platform) == platform,
@@ -539,7 +548,7 @@ class LogView:
             raise InvalidInputError("The retention period must be positive.")
         cutoff = utcnow() - older_than
         removed = 0
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             stmt = self._scope(select(ExchangeRow), col(ExchangeRow.tenant)).where(
                 col(ExchangeRow.created) < cutoff
             )
@@ -576,7 +585,7 @@ class LogView:
         if tenant is not None:
             self._allowed(tenant)
         now = utcnow()
-        with Session(self._writer) as session, session.begin():
+        with self._session() as session, session.begin():
             stmt = self._scope(select(ExchangeRow), col(ExchangeRow.tenant)).where(
                 ExchangeRow.platform == platform, ExchangeRow.user_id == user_id
             )
@@ -729,21 +738,6 @@ T = TypeVar("T")
 def _batches(items: Sequence[T]) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), _BATCH):
         yield items[start : start + _BATCH]
-
-
-def _audit(
-    session: Session,
-    actor: str,
-    action: str,
-    tenant: str | None,
-    target: str,
-    detail: dict[str, Any],
-) -> None:
-    session.add(
-        AuditEntry(
-            at=utcnow(), actor=actor, action=action, tenant=tenant, target=target, detail=detail
-        )
-    )
 
 
 def _remove(session: Session, rows: Sequence[ExchangeRow], reason: str) -> None:
@@ -914,60 +908,3 @@ def _details(session: Session, rows: Sequence[ExchangeRow]) -> list[ExchangeDeta
             )
         )
     return details
-
-
-def _verify_tenant(session: Session, head: ChainHead) -> ChainReport:
-    tenant = head.tenant
-    tombs = {
-        t.seq: t for t in session.exec(select(Tombstone).where(Tombstone.tenant == tenant)).all()
-    }
-    redacted = set(
-        session.exec(select(Redaction.exchange_id).where(Redaction.tenant == tenant)).all()
-    )
-    rows = session.exec(
-        select(ExchangeRow)
-        .where(ExchangeRow.tenant == tenant)
-        .order_by(col(ExchangeRow.seq))
-        .execution_options(yield_per=1000)
-    )
-    expected, previous, checked = 1, GENESIS_HASH, 0
-
-    def broken(seq: int, exchange_id: str | None, problem: str) -> ChainReport:
-        return ChainReport(
-            tenant=tenant,
-            checked=checked,
-            ok=False,
-            broken_seq=seq,
-            exchange_id=exchange_id,
-            problem=problem,
-        )
-
-    def links() -> Iterator[tuple[int, Tombstone | ExchangeRow]]:
-        pending = sorted(tombs.items())
-        index = 0
-        for row in rows:
-            while index < len(pending) and pending[index][0] < row.seq:
-                yield pending[index]
-                index += 1
-            yield row.seq, row
-        yield from pending[index:]
-
-    for seq, item in links():
-        exchange_id = item.exchange_id if isinstance(item, Tombstone) else item.id
-        if seq != expected:
-            return broken(expected, None, f"row {expected} is missing (next present is {seq})")
-        if item.prev_hash != previous:
-            return broken(seq, exchange_id, "does not link to the previous row (moved or replaced)")
-        checkable = (
-            isinstance(item, ExchangeRow) and item.erased_at is None and item.id not in redacted
-        )
-        if checkable and content_hash(item) != item.content_hash:  # type: ignore[arg-type]
-            return broken(seq, exchange_id, "content was edited after it was stored")
-        if link_hash(tenant, seq, item.prev_hash, item.content_hash) != item.row_hash:
-            return broken(seq, exchange_id, "row hash does not match (moved or rewritten)")
-        previous, expected, checked = item.row_hash, expected + 1, checked + 1
-    if head.seq != expected - 1 or head.row_hash != previous:
-        return broken(
-            expected, None, f"rows after {expected - 1} are missing (chain head is {head.seq})"
-        )
-    return ChainReport(tenant=tenant, checked=checked, ok=True)

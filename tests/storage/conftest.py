@@ -27,8 +27,10 @@ from bot.messages import (
     Verdict,
 )
 from bot.storage import Redactor, SqlConversationLog
+from bot.storage.chain import Sealer
 from bot.storage.engine import make_engine
 
+TEST_SEALER = Sealer(b"a key the tests keep outside the database")
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -97,6 +99,7 @@ def open_sql_log(
         tmp_path / "spool",
         Redactor() if redact else None,
         retry_seconds=0.2,
+        sealer=TEST_SEALER,
     )
     assert log.start()
     return log

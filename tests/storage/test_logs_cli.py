@@ -128,7 +128,7 @@ def test_purge_erase_verify_stats(seeded: list[str], env: dict[str, str]) -> Non
         conn.execute(text("UPDATE exchanges SET input_text = 'forged'"))
     log.close()
     code, out, _ = run("verify")
-    assert code == 1 and "BROKEN" in out and "edited" in out
+    assert code == 1 and "BROKEN" in out and "changed after it was stored" in out
     days = ok_json("stats")
     assert sum(d["exchanges"] for d in days) == 1
 

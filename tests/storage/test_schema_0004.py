@@ -237,7 +237,8 @@ def test_upgrade_from_0003_backfills_kind_and_keeps_the_chain(
         assert log.get_exchange(first.id).kind == "answer"
         assert log.get_exchange(second.id).kind == "out_of_scope"
         log.record(exchange("after the upgrade"))
-        assert [(r.checked, r.ok) for r in log.verify()] == [(3, True)]
+        assert log.rekey(log.sealer, "admin") == 3  # three exchanges, nothing else yet
+        assert [(r.checked, r.ok) for r in log.verify() if r.table == "exchanges"] == [(3, True)]
         with Session(log.engine) as session:
             versions = session.exec(select(ExchangeRow.hash_version).order_by(ExchangeRow.seq))
             assert list(versions) == [1, 1, 2]
