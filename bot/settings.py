@@ -125,8 +125,13 @@ def first_use_notice(settings: Settings) -> str | None:
     folder chosen with PERSONABOT_DATA_DIR needs no announcement."""
     if "data_dir" in settings.model_fields_set or settings.data_dir.exists():
         return None
+    kept = (
+        "model files and the log's spool"
+        if settings.database_url
+        else "the conversation log and model files"
+    )
     return (
-        f"First run: keeping the conversation log and model files in {settings.data_dir} "
+        f"First run: keeping {kept} in {settings.data_dir} "
         "(set PERSONABOT_DATA_DIR to use another folder)."
     )
 
