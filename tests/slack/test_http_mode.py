@@ -349,6 +349,21 @@ def test_response_url_is_retried_on_429(slow_slack: SlackHarness, mock_slack: Mo
     assert [c.status for c in mock_slack.of("response_url:cmd-U1")] == [429, 200]
 
 
+def test_an_ask_answer_response_url_will_not_take_is_said_in_voice_and_recorded(
+    slow_slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog, moderation: FakeModeration
+) -> None:
+    mock_slack.fail("response_url:cmd-U1", 500, times=50)
+    slow_slack.command(QUESTION)
+
+    note = mock_slack.wait_for("chat.postEphemeral", timeout=30)[0].params
+    assert [c.status for c in mock_slack.of("response_url:cmd-U1")] == [500] * 3
+    assert UNDELIVERED in _texts(note)
+    assert (note["channel"], note["user"]) == ("C1", "U1")
+    exchange_id, _, _, delivered, detail = moderation.deliveries[0]
+    assert exchange_id == log.exchanges[0].id
+    assert delivered is False and "500" in detail
+
+
 # -- what the persona says ---------------------------------------------------------------------
 
 
