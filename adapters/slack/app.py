@@ -583,13 +583,17 @@ class SlackBot:
 
     def _user_name(self, client: WebClient, user: str) -> str:
         """The display name (for the log and for mentions in a question); the id when
-        users.info is unavailable."""
+        users.info is unavailable (the least-data manifest has no users:read)."""
         known = self._names.get(user)
         if known:
             return known
         try:
             profile = client.users_info(user=user).get("user") or {}
-        except SlackApiError:
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            logger.info("users.info failed (%s); the user id stands in", error)
+            if error == "missing_scope":  # not a passing failure: do not ask again
+                self._names.put(user, user)
             return user
         name = str(
             (profile.get("profile") or {}).get("display_name")

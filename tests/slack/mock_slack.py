@@ -45,6 +45,7 @@ class MockSlack:
         self.calls: list[Call] = []
         self.acks: list[dict[str, Any]] = []
         self.streams: dict[str, str] = {}  # chat stream ts → "streaming" or "stopped"
+        self._refusals: dict[str, str] = {}
         self._failures: dict[str, deque[tuple[int, int | None]]] = {}
         self._ts = itertools.count(1)
         self._changed = threading.Condition()
@@ -99,6 +100,10 @@ class MockSlack:
         """The next `times` calls of `method` answer `status` (429s carry Retry-After)."""
         queue = self._failures.setdefault(method, deque())
         queue.extend([(status, retry_after)] * times)
+
+    def refuse(self, method: str, error: str) -> None:
+        """Every later call of `method` answers ok: false with this Slack error (e.g. missing_scope)."""
+        self._refusals[method] = error
 
     def of(self, method: str) -> list[Call]:
         with self._changed:
@@ -186,6 +191,8 @@ class MockSlack:
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link"}
         if token != BOT_TOKEN:
             return {"ok": False, "error": "invalid_auth"}
+        if method in self._refusals:
+            return {"ok": False, "error": self._refusals[method]}
         checked = self._check(method, params)
         if checked is not None:
             return checked

@@ -289,3 +289,15 @@ def test_ask_answers_are_public_and_ready_ones_come_in_the_ack(
     assert answer["response_type"] == "in_channel"
     assert log.exchanges[0].reply.kind == "answer"
     assert "Let me look" not in json.dumps(answer)
+
+
+def test_without_users_read_the_id_stands_in_and_is_not_asked_for_again(
+    slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog
+) -> None:
+    mock_slack.refuse("users.info", "missing_scope")  # the least-data manifest
+    slack.event(mention(QUESTION, ts="1699999999.000700"))
+    mock_slack.wait_for("chat.stopStream")
+    slack.event(mention("And what did Yeltsin say about Poland?", ts="1699999999.000701"))
+    mock_slack.wait_for("chat.stopStream", count=2)
+    assert [e.message.user_name for e in log.exchanges] == ["U1", "U1"]
+    assert len(mock_slack.of("users.info")) == 1
