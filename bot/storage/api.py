@@ -203,3 +203,6 @@ class ErasureReport(BaseModel):
     exchanges_anonymised: int
     flags_anonymised: int
     bans_lifted: int
+    votes_deleted: int = 0
+    rows_scrubbed: int = Field(default=0, description="Other rows that quoted or named the user.")
+    spooled_dropped: int = Field(default=0, description="Rejected spool lines removed.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ def make_engine(url: str, busy_timeout_ms: int = 30_000) -> Engine:
         raise ConfigurationError(f"DATABASE_URL is not a database URL: {url!r}") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(parsed.database))
         engine = create_engine(
             parsed, connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False}
         )
@@ -53,6 +55,14 @@ def make_engine(url: str, busy_timeout_ms: int = 30_000) -> Engine:
         pool_pre_ping=True,
         connect_args={"connect_timeout": max(1, busy_timeout_ms // 10_000)},
     )
+
+
+def _private_file(path: Path) -> None:
+    """Creates the database file readable by its owner only (SQLite gives its -wal and -shm
+    files the same mode); an existing file is left as its owner set it."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _serialise_sqlite_writers(engine: Engine, busy_timeout_ms: int) -> None:

@@ -10,27 +10,29 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, or_
 from sqlalchemy.exc import (
     DBAPIError,
     InterfaceError,
     OperationalError,
     SQLAlchemyError,
 )
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.errors import PersonabotError
 from bot.messages import Exchange
 from bot.settings import Settings
+from bot.storage.api import ErasureReport
 from bot.storage.chain import Sealer, content_hash
 from bot.storage.engine import database_url, make_engine, migrate
 from bot.storage.integrity import lock_head
-from bot.storage.models import Conversation, ExchangeRow, utcnow
-from bot.storage.redaction import Redactor
+from bot.storage.models import Conversation, Erasure, ExchangeRow, utcnow
+from bot.storage.redaction import Redactor, clip_exchange
 from bot.storage.spool import Spool
-from bot.storage.view import LogView, naive_utc
+from bot.storage.view import LogView, erasure_subject, naive_utc
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +47,11 @@ class SqlConversationLog(LogView):
         redactor: Redactor | None = None,
         retry_seconds: float = 5.0,
         sealer: Sealer | None = None,
+        max_text_chars: int = 8000,
     ) -> None:
         super().__init__(engine, sealer=sealer)
         self.redactor = redactor
+        self.max_text_chars = max_text_chars
         self.spool = Spool(spool_dir)
         self.retry_seconds = retry_seconds
         self._ready = False
@@ -74,6 +78,7 @@ class SqlConversationLog(LogView):
         except Exception:
             logger.exception("redaction failed; storing exchange %s unredacted", exchange.id)
             clean = exchange
+        clean = clip_exchange(clean, self.max_text_chars)
         try:
             if self._spooled:
                 self.flush()
@@ -87,6 +92,24 @@ class SqlConversationLog(LogView):
                 return
             self._spooled = True
             self._retry_in_background()
+
+    def erase_user(
+        self, platform: str, user_id: str, actor: str, tenant: str | None = None
+    ) -> ErasureReport:
+        """`LogView.erase_user`, after replaying what this process (and dead ones) spooled, so
+        nothing of the user's waits on disk; their lines in the rejected spool are dropped. A
+        live process's spool is stopped at replay by the erasure marker."""
+        if self._spooled:
+            self.flush()
+        report = super().erase_user(platform, user_id, actor, tenant)
+        report.spooled_dropped = self.spool.forget(
+            lambda e: (
+                e.message.platform == platform
+                and e.message.user_id == user_id
+                and (tenant is None or e.message.tenant == tenant)
+            )
+        )
+        return report
 
     def flush(self) -> int:
         """Writes spooled exchanges to the database; raises if it is still unavailable."""
@@ -138,6 +161,11 @@ class SqlConversationLog(LogView):
         message, reply, trace = exchange.message, exchange.reply, exchange.trace
         with self._session() as session, session.begin():
             if session.get(ExchangeRow, exchange.id) is not None:
+                return
+            if _erased(
+                session, message.platform, message.tenant, message.user_id, message.received_at
+            ):
+                logger.info("not storing exchange %s: its user was erased after it", exchange.id)
                 return
             head = lock_head(session, message.tenant)
             conversation = _conversation(session, exchange)
@@ -199,6 +227,16 @@ def transient(exc: Exception) -> bool:
     return isinstance(exc, OSError | SQLAlchemyError)
 
 
+def _erased(session: Session, platform: str, tenant: str, user_id: str, sent: datetime) -> bool:
+    """True when the user was erased after sending this (a spooled exchange replayed late)."""
+    stmt = select(Erasure.erased_at).where(
+        Erasure.subject == erasure_subject(platform, user_id),
+        Erasure.platform == platform,
+        or_(col(Erasure.tenant).is_(None), col(Erasure.tenant) == tenant),
+    )
+    return any(naive_utc(sent) <= erased for erased in session.exec(stmt).all())
+
+
 def _conversation(session: Session, exchange: Exchange) -> int:
     message = exchange.message
     key = (message.platform, message.tenant, message.channel, message.thread or "")
@@ -246,6 +284,7 @@ def open_log(settings: Settings, *, require_database: bool = False) -> SqlConver
         settings.log_spool_dir or settings.data_dir / "spool",
         redactor,
         sealer=sealer_of(settings),
+        max_text_chars=settings.log_max_text_chars,
     )
     if not log.start() and require_database:
         log.close()

@@ -36,6 +36,7 @@ SECRET = re.compile(
 )
 KINDS = {"email": EMAIL, "phone": PHONE, "secret": SECRET}
 _WORD = re.compile(r"\w+")
+_CLAUSE = re.compile(r"[.,;:!?\n]+")
 TRUNCATED = "… [truncated {} characters]"
 # What a scrubbed fragment of someone's text reads afterwards.
 SCRUBBED = "[redacted]"
@@ -99,9 +100,12 @@ def _folded(text: str) -> tuple[str, list[int]]:
     return "".join(out), origin
 
 
-def scrub(text: str, needles: Iterable[str], marker: str = SCRUBBED) -> str:
+def scrub(
+    text: str, needles: Iterable[str], marker: str = SCRUBBED, whole_words: bool = False
+) -> str:
     """`text` with every occurrence of each needle replaced by `marker`, matched regardless of
-    spacing, case, accents and Unicode form (full-width letters, ligatures)."""
+    spacing, case, accents and Unicode form (full-width letters, ligatures); with `whole_words`
+    only where no letter or digit adjoins it (an id inside a longer word is another id)."""
     haystack, origin = _folded(text)
     spans: list[tuple[int, int]] = []
     for needle in needles:
@@ -111,8 +115,13 @@ def scrub(text: str, needles: Iterable[str], marker: str = SCRUBBED) -> str:
         start = haystack.find(folded)
         while start >= 0:
             end = start + len(folded)
-            spans.append((origin[start], origin[end - 1] + 1))
-            start = haystack.find(folded, end)
+            inside = whole_words and (
+                (start > 0 and haystack[start - 1].isalnum())
+                or (end < len(haystack) and haystack[end].isalnum())
+            )
+            if not inside:
+                spans.append((origin[start], origin[end - 1] + 1))
+            start = haystack.find(folded, end if not inside else start + 1)
     if not spans:
         return text
     pieces, last = [], 0
@@ -122,6 +131,18 @@ def scrub(text: str, needles: Iterable[str], marker: str = SCRUBBED) -> str:
         pieces += [text[last : max(start, last)], marker]
         last = end
     return "".join(pieces) + text[last:]
+
+
+def fragments(texts: Iterable[str]) -> list[str]:
+    """The texts, and their lines, sentences and clauses of two words or more: what a later
+    prompt or a report may quote of them (memory often keeps only part of a question)."""
+    found: set[str] = set()
+    for text in texts:
+        found.add(text.strip())
+        for piece in _CLAUSE.split(text):
+            if len(piece.split()) >= 2:
+                found.add(piece.strip())
+    return sorted((f for f in found if f), key=len, reverse=True)
 
 
 def scrub_words(detail: str, removed: Sequence[str]) -> str:

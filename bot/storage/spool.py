@@ -33,11 +33,39 @@ class Spool:
             self._append(self._own, exchange.model_dump_json() + "\n")
 
     def _append(self, path: Path, line: str) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as handle:
+        """Appends durably; spool files hold conversations, so only their owner may read them."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
+
+    def forget(self, matches: Callable[[Exchange], bool]) -> int:
+        """Drops the matching exchanges from the rejected spool (erasure); returns how many."""
+        rejected = self.directory / "rejected.jsonl"
+        with self._lock:
+            if not rejected.is_file():
+                return 0
+            kept, dropped = [], 0
+            for line in rejected.read_text(encoding="utf-8").splitlines():
+                try:
+                    gone = matches(Exchange.model_validate_json(line))
+                except ValidationError:
+                    gone = False
+                if gone:
+                    dropped += 1
+                else:
+                    kept.append(line)
+            if dropped:
+                temporary = rejected.with_name(f".rejected.{os.getpid()}.tmp")
+                descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                    handle.write("".join(line + "\n" for line in kept))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                temporary.replace(rejected)
+        return dropped
 
     def pending(self) -> int:
         """How many spooled exchanges wait for the database (claimed files included)."""
@@ -115,7 +143,8 @@ class Spool:
         """Puts back what was not written, under its unclaimed name, durably."""
         base = path.name.split(_CLAIMED, 1)[0]
         temporary = path.with_name(f".{base}.{os.getpid()}.tmp")
-        with temporary.open("w", encoding="utf-8") as handle:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write("\n".join(rest) + "\n")
             handle.flush()
             os.fsync(handle.fileno())

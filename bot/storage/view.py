@@ -7,6 +7,7 @@ even by guessing an id: such ids are reported as unknown.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections import defaultdict
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, Self, TypeVar
 
-from sqlalchemy import Engine, and_, case, delete, exists, func, or_
+from sqlalchemy import Engine, String, and_, case, cast, delete, exists, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col, select
@@ -47,6 +48,7 @@ from bot.storage.models import (
     ERASED,
     AuditEntry,
     Ban,
+    Erasure,
     ExchangeRow,
     Flag,
     FlagNote,
@@ -56,10 +58,13 @@ from bot.storage.models import (
     Vote,
     utcnow,
 )
+from bot.storage.redaction import fragments, scrub, scrub_verdicts, scrub_words
 
 logger = logging.getLogger(__name__)
 _ID = re.compile(r"^[0-9A-Za-z_-]{6,64}$")
 _BATCH = 500
+# The largest id a 32-bit INTEGER column (PostgreSQL's) holds.
+MAX_ID = 2**31 - 1
 # What a redacted exchange's question, answer and prompt read afterwards.
 REDACTED = "[redacted]"
 
@@ -228,6 +233,8 @@ class LogView:
 
     def audit(self, limit: int = 100, offset: int = 0) -> list[AuditInfo]:
         """Newest first; a scoped moderator sees only actions on their own tenants."""
+        if not 1 <= limit <= 10_000 or offset < 0:
+            raise InvalidInputError("Show 1 to 10,000 audit entries, from an offset of 0 or more.")
         with Session(self.engine) as session:
             stmt = self._scope(select(AuditEntry), col(AuditEntry.tenant))
             rows = session.exec(
@@ -266,6 +273,8 @@ class LogView:
     # -- moderator actions (each one is audited) ---------------------------------------------
 
     def open_flag(self, exchange_id: str, reporter: str, reason: str) -> FlagInfo:
+        if not reason.strip():
+            raise InvalidInputError("Say why the exchange needs review (the reason is empty).")
         with self._session() as session, session.begin():
             row = self._find(session, exchange_id)
             flag = Flag(
@@ -283,9 +292,10 @@ class LogView:
             return _flag_infos(session, [flag])[0]
 
     def flag(self, exchange_id: str, reporter: str, reason: str) -> bool:
-        """`ModerationStore.flag`: False when the exchange is unknown (or outside the scope)."""
+        """`ModerationStore.flag`: False when the exchange is unknown (or outside the scope).
+        A platform user's report may come without a reason."""
         try:
-            self.open_flag(exchange_id, reporter, reason)
+            self.open_flag(exchange_id, reporter, reason.strip() or "(no reason given)")
         except (NotFoundError, InvalidInputError):
             return False
         return True
@@ -436,6 +446,10 @@ class LogView:
     def resolve(self, flag_id: int, actor: str, note: str | None = None) -> FlagInfo:
         with self._session() as session, session.begin():
             flag = self._flag(session, flag_id)
+            if flag.status == "resolved":
+                raise InvalidInputError(
+                    f"Flag {flag_id} was already resolved by {flag.resolved_by}; add a note instead."
+                )
             flag.status = "resolved"
             flag.resolved_at = utcnow()
             flag.resolved_by = actor
@@ -465,8 +479,16 @@ class LogView:
             row = self._find(session, exchange_id)
             if row.input_text == REDACTED and row.reply_text == REDACTED:
                 raise InvalidInputError(f"Exchange {row.id} is already redacted.")
-            originals = [text for text in (row.input_text, row.reply_text) if text.strip()]
+            originals = [
+                text
+                for text in (row.input_text, row.reply_text, row.raw_text or "")
+                if text.strip()
+            ]
+            pieces = fragments(originals)
             row.input_text, row.reply_text, row.prompt = REDACTED, REDACTED, REDACTED
+            if row.raw_text is not None:
+                row.raw_text = REDACTED
+            row.moderation = scrub_verdicts(row.moderation, originals)
             session.add(row)
             _mark_redacted(session, row, actor, now, reason)
             later = session.exec(
@@ -481,14 +503,29 @@ class LogView:
             ).all()
             scrubbed = []
             for other in later:
-                prompt = other.prompt
-                for text in originals:
-                    prompt = prompt.replace(text, REDACTED)
-                if prompt != other.prompt:
-                    other.prompt = prompt
+                before = (other.prompt, other.moderation)
+                other.prompt = scrub(other.prompt, pieces, REDACTED)
+                other.moderation = [
+                    {**v, "detail": scrub(str(v.get("detail", "")), pieces, REDACTED)}
+                    for v in other.moderation
+                ]
+                if (other.prompt, other.moderation) != before:
                     session.add(other)
                     _mark_redacted(session, other, actor, now, f"quoted redacted exchange {row.id}")
                     scrubbed.append(other.id)
+            for flag in session.exec(select(Flag).where(Flag.exchange_id == row.id)).all():
+                flag.reason = scrub(flag.reason, pieces, REDACTED)
+                session.add(flag)
+                notes = select(FlagNote).where(FlagNote.flag_id == flag.id)
+                for note in session.exec(notes).all():
+                    note.text = scrub(note.text, pieces, REDACTED)
+                    session.add(note)
+            quoting = self._scope(select(AuditEntry), col(AuditEntry.tenant)).where(
+                AuditEntry.target == row.id
+            )
+            for entry in session.exec(quoting).all():
+                entry.detail = _scrub_json(entry.detail, pieces, whole_words=False, marker=REDACTED)
+                session.add(entry)
             _audit(
                 session,
                 actor,
@@ -497,7 +534,7 @@ class LogView:
                 row.id,
                 {
                     "reason": reason,
-                    "fields": ["input_text", "reply_text", "prompt"],
+                    "fields": ["input_text", "raw_text", "reply_text", "prompt", "moderation"],
                     "scrubbed_prompts": scrubbed,
                 },
             )
@@ -542,16 +579,27 @@ class LogView:
                 _audit(session, actor, "unban", tenant, f"{platform}:{user_id}", {})
         return bool(gone)
 
-    def purge(self, older_than: timedelta, actor: str) -> int:
-        """Deletes exchanges created before now - `older_than`, with their flags; keeps tombstones."""
+    def purge(self, older_than: timedelta, actor: str, dry_run: bool = False) -> int:
+        """Deletes exchanges created before now - `older_than`, with their flags; keeps
+        tombstones, and keeps exchanges with an open flag (a moderator still has to look).
+        With `dry_run`, only counts what would go."""
         if older_than <= timedelta(0):
             raise InvalidInputError("The retention period must be positive.")
-        cutoff = utcnow() - older_than
+        try:
+            cutoff = utcnow() - older_than
+        except OverflowError:  # longer ago than the calendar goes: nothing is that old
+            cutoff = datetime.min
+        open_flag = exists().where(
+            col(Flag.exchange_id) == col(ExchangeRow.id), col(Flag.status) == "open"
+        )
+        stmt = self._scope(select(ExchangeRow), col(ExchangeRow.tenant)).where(
+            col(ExchangeRow.created) < cutoff, ~open_flag
+        )
+        if dry_run:
+            with Session(self.engine) as session:
+                return session.exec(select(func.count()).select_from(stmt.subquery())).one()
         removed = 0
         with self._session() as session, session.begin():
-            stmt = self._scope(select(ExchangeRow), col(ExchangeRow.tenant)).where(
-                col(ExchangeRow.created) < cutoff
-            )
             per_tenant: dict[str, int] = defaultdict(int)
             for batch in _batches(session.exec(stmt).all()):
                 _remove(session, batch, "purge")
@@ -580,8 +628,13 @@ class LogView:
     def erase_user(
         self, platform: str, user_id: str, actor: str, tenant: str | None = None
     ) -> ErasureReport:
-        """Forgets one platform user: their exchanges go, except flagged ones, which stay with the
-        user's id and name replaced by a placeholder; their reports and bans are anonymised/lifted."""
+        """Forgets one platform user everywhere the log keeps text: their exchanges go, except
+        flagged ones, which stay as moderation records under a placeholder; their reports and
+        votes (`discord:<id>`, `slack:<team>:<id>` as adapters store them) are anonymised or
+        deleted, their bans lifted; their id, names and deleted questions are scrubbed from
+        every other row that quotes them (later prompts, verdicts, notes, reasons, audit
+        details). A marker (a digest of the id, not the id) stops a spooled exchange of theirs
+        from coming back."""
         if tenant is not None:
             self._allowed(tenant)
         now = utcnow()
@@ -600,26 +653,28 @@ class LogView:
                 ).all()
             }
             kept = [row for row in rows if row.id in flagged]
+            gone = [row for row in rows if row.id not in flagged]
+            names = sorted({row.user_name for row in rows if len(row.user_name) >= 3} - {ERASED})
+            who = [user_id, *names]
+            said = fragments(t for row in gone for t in (row.input_text, row.raw_text or ""))
+            conversations = {row.conversation_id for row in rows}
+            first = min((row.created for row in rows), default=now)
             for row in kept:
                 row.user_id = ERASED
                 row.user_name = ERASED
                 row.erased_at = now
                 session.add(row)
-            for batch in _batches([row for row in rows if row.id not in flagged]):
+            for batch in _batches(gone):
                 _remove(session, batch, "erasure")
-            reports = self._scope(select(Flag), col(Flag.tenant)).where(
-                Flag.reporter == user_id,
-                exists().where(
-                    col(ExchangeRow.id) == col(Flag.exchange_id),
-                    col(ExchangeRow.platform) == platform,
-                ),
-            )
-            if tenant is not None:
-                reports = reports.where(Flag.tenant == tenant)
-            flags = session.exec(reports).all()
+            reporters = _reporter_forms(platform, user_id, tenant)
+            flags = session.exec(self._scope(select(Flag), col(Flag.tenant)).where(reporters)).all()
             for flag in flags:
-                flag.reporter = ERASED
+                flag.reporter, flag.reason = ERASED, ERASED
                 session.add(flag)
+            votes = _voter_forms(platform, user_id, tenant)
+            dropped_votes = session.exec(
+                delete(Vote).where(votes, *self._scoped_on(col(Vote.tenant)))
+            ).rowcount
             bans = self._scope(select(Ban), col(Ban.tenant)).where(
                 Ban.platform == platform, Ban.user_id == user_id
             )
@@ -628,22 +683,131 @@ class LogView:
             lifted = session.exec(bans).all()
             for ban in lifted:
                 session.delete(ban)
+            scrubbed = self._scrub_everywhere(
+                session, platform, tenant, who, said, conversations, first
+            )
             audited = self._scope(select(AuditEntry), col(AuditEntry.tenant)).where(
-                AuditEntry.target == f"{platform}:{user_id}"
+                or_(
+                    col(AuditEntry.target) == f"{platform}:{user_id}",
+                    _reporter_forms(platform, user_id, tenant, col(AuditEntry.actor)),
+                    *[
+                        func.lower(cast(AuditEntry.detail, String)).contains(
+                            w.lower(), autoescape=True
+                        )
+                        for w in who
+                    ],
+                )
             )
             for entry in session.exec(audited).all():
-                entry.target = f"{platform}:{ERASED}"
+                if entry.target == f"{platform}:{user_id}":
+                    entry.target = f"{platform}:{ERASED}"
+                if entry.actor != _erased_actor(entry.actor, platform, user_id):
+                    entry.actor = _erased_actor(entry.actor, platform, user_id)
+                    entry.detail = {
+                        k: (ERASED if k == "reason" else v) for k, v in entry.detail.items()
+                    }
+                entry.detail = _scrub_json(entry.detail, who)
                 session.add(entry)
+            session.add(
+                Erasure(
+                    platform=platform,
+                    tenant=tenant,
+                    subject=erasure_subject(platform, user_id),
+                    erased_at=now,
+                )
+            )
             report = ErasureReport(
-                exchanges_deleted=len(rows) - len(kept),
+                exchanges_deleted=len(gone),
                 exchanges_anonymised=len(kept),
                 flags_anonymised=len(flags),
                 bans_lifted=len(lifted),
+                votes_deleted=dropped_votes,
+                rows_scrubbed=scrubbed,
             )
             _audit(
                 session, actor, "erase-user", tenant, f"{platform}:{ERASED}", report.model_dump()
             )
         return report
+
+    def _scoped_on(self, column: Any) -> list[ColumnElement[bool]]:
+        return [] if self.tenants is None else [column.in_(sorted(self.tenants))]
+
+    def _scrub_everywhere(
+        self,
+        session: Session,
+        platform: str,
+        tenant: str | None,
+        who: Sequence[str],
+        said: Sequence[str],
+        conversations: set[int],
+        since: datetime,
+    ) -> int:
+        """Scrubs a user's id and names (as whole words) and their erased questions from the
+        other rows of their tenants that hold them; returns how many rows changed."""
+        changed = 0
+        texts = (
+            ExchangeRow.input_text,
+            ExchangeRow.raw_text,
+            ExchangeRow.reply_text,
+            ExchangeRow.prompt,
+        )
+        mentions = [col(column).icontains(w, autoescape=True) for column in texts for w in who]
+        candidates = self._scope(select(ExchangeRow), col(ExchangeRow.tenant)).where(
+            ExchangeRow.platform == platform,
+            or_(
+                *mentions,
+                and_(
+                    col(ExchangeRow.conversation_id).in_(sorted(conversations) or [-1]),
+                    col(ExchangeRow.created) >= since,
+                ),
+            ),
+        )
+        if tenant is not None:
+            candidates = candidates.where(ExchangeRow.tenant == tenant)
+        for row in session.exec(candidates).all():
+            before = (row.input_text, row.raw_text, row.reply_text, row.prompt, row.moderation)
+            row.input_text = scrub(row.input_text, who, ERASED, whole_words=True)
+            row.reply_text = scrub(row.reply_text, who, ERASED, whole_words=True)
+            if row.raw_text is not None:
+                row.raw_text = scrub(row.raw_text, who, ERASED, whole_words=True)
+            row.prompt = scrub(scrub(row.prompt, said, ERASED), who, ERASED, whole_words=True)
+            row.moderation = [
+                {
+                    **v,
+                    "detail": scrub(
+                        scrub_words(str(v.get("detail", "")), said), who, ERASED, whole_words=True
+                    ),
+                }
+                for v in row.moderation
+            ]
+            if before != (row.input_text, row.raw_text, row.reply_text, row.prompt, row.moderation):
+                session.add(row)
+                changed += 1
+        free_texts: list[tuple[Any, Any, Any]] = [
+            (Flag, col(Flag.reason), col(Flag.tenant)),
+            (Redaction, col(Redaction.reason), col(Redaction.tenant)),
+        ]
+        for model, column, tenant_column in free_texts:
+            stmt = self._scope(select(model), tenant_column).where(
+                or_(*[column.icontains(w, autoescape=True) for w in who])
+            )
+            for found in session.exec(stmt).all():
+                found.reason = scrub(found.reason, who, ERASED, whole_words=True)
+                session.add(found)
+                changed += 1
+        notes = (
+            select(FlagNote)
+            .join(Flag, col(Flag.id) == col(FlagNote.flag_id))
+            .where(
+                or_(*[col(FlagNote.text).icontains(w, autoescape=True) for w in who]),
+                *self._scoped_on(col(Flag.tenant)),
+            )
+        )
+        for note in session.exec(notes).all():
+            note.text = scrub(note.text, who, ERASED, whole_words=True)
+            session.add(note)
+            changed += 1
+        return changed
 
     # -- scoping -----------------------------------------------------------------------------
 
@@ -717,11 +881,62 @@ class LogView:
         raise NotFoundError(f"No exchange {exchange_id!r}.")
 
     def _flag(self, session: Session, flag_id: int) -> Flag:
+        if not 0 < flag_id <= MAX_ID:  # beyond what either database's integer column holds
+            raise NotFoundError(f"No flag {flag_id}.")
         stmt = self._scope(select(Flag), col(Flag.tenant)).where(Flag.id == flag_id)
         flag = session.exec(stmt).first()
         if flag is None:
             raise NotFoundError(f"No flag {flag_id}.")
         return flag
+
+
+def _reporter_forms(
+    platform: str, user_id: str, tenant: str | None, column: Any = None
+) -> ColumnElement[bool]:
+    """A platform user as adapters write reporters and voters: `discord:<id>`,
+    `slack:<team>:<id>`, or the bare id (older rows and the CLI)."""
+    column = col(Flag.reporter) if column is None else column
+    team = "%" if tenant is None else _like(tenant)
+    return or_(
+        column == user_id,
+        column == f"{platform}:{user_id}",
+        column.like(f"{_like(platform)}:{team}:{_like(user_id)}", escape="\\"),
+    )
+
+
+def _voter_forms(platform: str, user_id: str, tenant: str | None) -> ColumnElement[bool]:
+    return _reporter_forms(platform, user_id, tenant, col(Vote.voter))
+
+
+def _like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _erased_actor(actor: str, platform: str, user_id: str) -> str:
+    """The placeholder for an audit actor that names the erased user."""
+    if actor in (user_id, f"{platform}:{user_id}"):
+        return f"{platform}:{ERASED}"
+    if actor.startswith(f"{platform}:") and actor.endswith(f":{user_id}"):
+        return f"{actor.removesuffix(user_id)}{ERASED}"
+    return actor
+
+
+def _scrub_json(
+    value: Any, needles: Sequence[str], whole_words: bool = True, marker: str = ERASED
+) -> Any:
+    """Every string inside a JSON value, scrubbed of `needles`."""
+    if isinstance(value, str):
+        return scrub(value, needles, marker, whole_words=whole_words)
+    if isinstance(value, list):
+        return [_scrub_json(item, needles, whole_words, marker) for item in value]
+    if isinstance(value, dict):
+        return {k: _scrub_json(v, needles, whole_words, marker) for k, v in value.items()}
+    return value
+
+
+def erasure_subject(platform: str, user_id: str) -> str:
+    """A one-way digest naming an erased user (unkeyed, so it survives a key rotation)."""
+    return hashlib.sha256(f"personabot erasure\n{platform}\n{user_id}".encode()).hexdigest()
 
 
 def _between(stmt: S, column: Any, since: datetime | None, until: datetime | None) -> S:

@@ -88,6 +88,7 @@ def test_a_record_neither_database_nor_spool_can_take_is_reported_lost_not_raise
     blocked = tmp_path / "not-a-dir"
     blocked.write_text("a file where the spool directory should be")
     engine = make_engine(f"sqlite:///{tmp_path / 'db' / 'log.db'}")
+    (tmp_path / "db" / "log.db").unlink()  # created empty, owner-only, by make_engine
     (tmp_path / "db").rmdir()
     (tmp_path / "db").write_text("a file where the database directory should be")
     log = SqlConversationLog(engine, blocked / "spool", sealer=TEST_SEALER)

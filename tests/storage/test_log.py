@@ -161,9 +161,11 @@ def test_purge_removes_old_rows_and_chain_still_verifies(store: SqlConversationL
         store.record(exchange(f"old {index}", received_at=old))
     store.record(exchange("recent"))
     store.flag(store.list_exchanges(ExchangeFilter(search="old 1")).items[0].id, "u", "r")
-    assert store.purge(timedelta(days=30), "alice") == 3
-    assert [i.input_text for i in store.list_exchanges().items] == ["recent"]
-    assert store.flags(status=None) == []
+    assert store.purge(timedelta(days=30), "alice", dry_run=True) == 2
+    assert store.list_exchanges().total == 4  # a dry run deletes nothing
+    assert store.purge(timedelta(days=30), "alice") == 2  # the flagged one waits for review
+    assert [i.input_text for i in store.list_exchanges().items] == ["recent", "old 1"]
+    assert [f.status for f in store.flags(status=None)] == ["open"]
     assert all(report.ok for report in store.verify())
     store.record(exchange("after purge"))
     assert all(report.ok for report in store.verify())
