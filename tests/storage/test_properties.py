@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.storage import ExchangeFilter, NotFoundError, Redactor, SqlConversationLog
+from bot.storage.export import CONTROL_STARTS, FORMULA_STARTS, safe_cell
 from tests.storage.conftest import exchange, open_sql_log, sqlite_url
 
 redactor = Redactor()
@@ -41,6 +44,25 @@ def test_redaction_extra_patterns_and_kinds() -> None:
     assert custom.text("a@b.io ticket-42 +1 555 123 4567") == (
         "[email redacted] [redacted] +1 555 123 4567"
     )
+
+
+@given(
+    value=st.text()
+    | st.builds(
+        lambda lead, rest: lead + rest,
+        st.sampled_from([*sorted(FORMULA_STARTS | CONTROL_STARTS), " =", "  +"]),
+        st.text(),
+    )
+    | st.integers(min_value=10**15).map(str)
+)
+def test_no_exported_cell_starts_a_formula_and_none_changes_meaning(value: str) -> None:
+    cell = safe_cell(value)
+    assert cell[:1] not in CONTROL_STARTS
+    assert cell.lstrip()[:1] not in FORMULA_STARTS
+    assert cell in (value, "'" + value)  # only ever marked as text, never altered
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([cell])
+    assert next(csv.reader(io.StringIO(buffer.getvalue()))) == [cell]
 
 
 TENANTS = ["guild-a", "guild-b", "workspace-c"]
