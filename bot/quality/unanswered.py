@@ -22,8 +22,8 @@ from bot.storage.view import REDACTED
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 # Cosine similarity at which two questions count as asking the same thing. With all-MiniLM-L6-v2,
-# five topics asked three ways each scored 0.63-0.92 within a topic and at most 0.53 across topics
-# (tests/quality/test_unanswered.py keeps that check).
+# three topics asked three ways each scored 0.63-0.92 within a topic, and at most 0.53 across
+# topics and against six unrelated questions (tests/web/test_unanswered.py keeps that check).
 DEFAULT_THRESHOLD = 0.55
 _SPACE = re.compile(r"\s+")
 
