@@ -27,6 +27,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.errors import PersonabotError
+from bot.quality.unanswered import (
+    DEFAULT_THRESHOLD,
+    LazyEncoder,
+    group_questions,
+    group_record,
+    unanswered_questions,
+)
 from bot.settings import load_settings
 from bot.storage import (
     ExchangeFilter,
@@ -38,7 +45,7 @@ from bot.storage import (
     open_log,
 )
 from bot.storage.chain import Sealer
-from bot.storage.export import safe_row
+from bot.storage.export import safe_cell, safe_row
 
 logs_app = typer.Typer(
     help="Review the conversation log: list, show, flag, export, purge, erase, verify.",
@@ -149,7 +156,9 @@ def _filters(
             since=parse_when(since, "--since"),
             until=parse_when(until, "--until"),
             flagged=True if flagged else None,
-            refused=True if refused else None,
+            # As on the dashboard: "ungrounded" means an answer the grounding check could not
+            # tie to the essay, so refusals (never grounded) stay out unless asked for too.
+            refused=True if refused else (False if ungrounded else None),
             grounded=False if ungrounded else None,
             search=search,
             limit=limit,
@@ -634,4 +643,187 @@ def audit(
             entry.tenant or "",
             entry.target,
         )
+    console.print(table)
+
+
+# -- the moderators' queue, scripted (the dashboard's Queue, Bans and Unanswered pages) --------
+
+
+class FlagStatus(StrEnum):
+    open = "open"
+    resolved = "resolved"
+    all = "all"
+
+
+@logs_app.command()
+def flags(
+    ctx: typer.Context,
+    status: Annotated[FlagStatus, typer.Option(help="open, resolved or all.")] = FlagStatus.open,
+    assignee: Annotated[
+        str | None, typer.Option(help="Only flags claimed by this moderator ('' for unclaimed).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Flags to show (1-10000), newest first.")] = 100,
+    as_json: AsJson = False,
+) -> None:
+    """Flags, newest first: who reported what, who claimed it, how it was resolved."""
+    if not 1 <= limit <= 10_000:
+        raise InvalidInputError("--limit must be between 1 and 10000.")
+    with _view(ctx) as view:
+        found = view.flags(None if status is FlagStatus.all else status.value, limit)
+    if assignee is not None:
+        found = [f for f in found if (f.assignee or "") == assignee]
+    if as_json:
+        _print_json(found)
+        return
+    table = Table(title=f"{len(found)} {status.value} flag(s)", box=box.SIMPLE)
+    for column in ("id", "exchange", "opened (UTC)"):
+        table.add_column(column, no_wrap=True)
+    for column in ("reporter", "reason", "claimed by", "status"):
+        table.add_column(column, overflow="fold")
+    for item in found:
+        table.add_row(
+            str(item.id), item.exchange_id[:12], f"{item.created:%Y-%m-%d %H:%M}", item.reporter,
+            _short(item.reason), item.assignee or "",
+            item.status if not item.resolved_by else f"{item.status} by {item.resolved_by}",
+        )  # fmt: skip
+    console.print(table)
+
+
+@logs_app.command()
+def bans(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """Every ban in your tenants, oldest first."""
+    with _view(ctx) as view:
+        found = view.bans()
+    if as_json:
+        _print_json(found)
+        return
+    table = Table(title=f"{len(found)} ban(s)", box=box.SIMPLE)
+    for column in ("platform", "tenant", "user id", "reason", "by", "since (UTC)"):
+        table.add_column(column, overflow="fold")
+    for item in found:
+        table.add_row(
+            item.platform, item.tenant, item.user_id, item.reason, item.banned_by,
+            f"{item.created:%Y-%m-%d %H:%M}",
+        )  # fmt: skip
+    console.print(table)
+
+
+@logs_app.command()
+def redact(
+    ctx: typer.Context,
+    exchange_id: Annotated[str, typer.Argument(metavar="ID", help="Exchange id or prefix.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Replace an exchange's question, answer and prompt with [redacted], for good."""
+    if not reason.strip():
+        raise InvalidInputError("Give a --reason: it goes in the audit trail.")
+    if not yes:
+        raise InvalidInputError("A redaction cannot be undone: add --yes to confirm.")
+    with _view(ctx) as view:
+        done = view.redact(exchange_id, ctx.obj.actor, reason)
+    if as_json:
+        _print_json({"redacted": done.id})
+    else:
+        console.print(f"redacted {done.id}", markup=False)
+
+
+@logs_app.command()
+def votes(
+    ctx: typer.Context,
+    exchange_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="One exchange's votes.")
+    ] = None,
+    up: Annotated[bool, typer.Option("--up", help="List replies voted up, not down.")] = False,
+    since: Since = None,
+    limit: Annotated[int, typer.Option(help="Rows (1-1000).")] = 50,
+    as_json: AsJson = False,
+) -> None:
+    """Users' votes: one exchange's up/down counts, or the replies voted down (or --up)."""
+    with _view(ctx) as view:
+        if exchange_id is not None:
+            found = view.get_exchange(exchange_id)
+            if as_json:
+                _print_json({"id": found.id, "up": found.votes_up, "down": found.votes_down})
+            else:
+                console.print(
+                    f"{found.id}: {found.votes_up} up, {found.votes_down} down", markup=False
+                )
+            return
+        try:
+            where = ExchangeFilter(
+                voted="up" if up else "down", since=parse_when(since, "--since"), limit=limit
+            )
+        except ValidationError as exc:
+            raise InvalidInputError(f"Bad --limit: {exc.errors()[0]['msg']}.") from None
+        page = view.list_exchanges(where)
+    if as_json:
+        _print_json(page)
+        return
+    table = Table(title=f"{page.total} repl(ies) voted {'up' if up else 'down'}", box=box.SIMPLE)
+    for column in ("id", "created (UTC)", "where", "question", "up", "down"):
+        table.add_column(column, overflow="fold")
+    for item in page.items:
+        table.add_row(
+            item.id[:12], f"{item.created:%Y-%m-%d %H:%M}",
+            f"{item.platform}/{item.tenant}/{item.channel}", _short(item.input_text),
+            str(item.votes_up), str(item.votes_down),
+        )  # fmt: skip
+    console.print(table)
+
+
+class GroupFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@logs_app.command()
+def unanswered(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option(help="From this date/time or duration ago.")] = "30d",
+    until: Until = None,
+    threshold: Annotated[
+        float, typer.Option(help="Similarity (0-1] at which questions share a group.")
+    ] = DEFAULT_THRESHOLD,
+    examples: Annotated[int, typer.Option(help="Questions shown per group (table).")] = 3,
+    format_: Annotated[GroupFormat, typer.Option("--format", help="table, json or csv.")] = (
+        GroupFormat.table
+    ),
+) -> None:
+    """What people asked that the essay does not answer, grouped by meaning, largest first."""
+    if not 0 < threshold <= 1:
+        raise InvalidInputError("--threshold must be above 0 and at most 1.")
+    with _view(ctx) as view:
+        asked = unanswered_questions(
+            view, parse_when(since, "--since"), parse_when(until, "--until")
+        )
+    groups = group_questions(asked, LazyEncoder(), threshold)
+    if format_ is GroupFormat.json:
+        print(json.dumps([group_record(n, g) for n, g in enumerate(groups, 1)], indent=2))
+        return
+    if format_ is GroupFormat.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["group", "group_size", "label", "question", "kind", "created", "tenant",
+                         "exchange_id"])  # fmt: skip
+        for number, group in enumerate(groups, 1):
+            for item in group.examples:
+                writer.writerow([safe_cell(value) for value in (
+                    number, group.count, group.label, item.text, item.kind,
+                    item.created.isoformat(), item.tenant, item.exchange_id,
+                )])  # fmt: skip
+        return
+    table = Table(
+        title=f"{len(asked)} unanswered question(s) in {len(groups)} group(s)", box=box.SIMPLE
+    )
+    for column in ("#", "count", "most typical wording", "more examples", "last asked (UTC)"):
+        table.add_column(column, overflow="fold")
+    for number, group in enumerate(groups, 1):
+        others = [a.text for a in group.examples if a.text != group.label]
+        table.add_row(
+            str(number), str(group.count), group.label,
+            "; ".join(_short(t, 50) for t in dict.fromkeys(others[: max(0, examples - 1)])),
+            f"{group.last_seen:%Y-%m-%d %H:%M}",
+        )  # fmt: skip
     console.print(table)

@@ -46,6 +46,7 @@ from bot.quality.unanswered import (
     LazyEncoder,
     QuestionGroup,
     group_questions,
+    group_record,
     unanswered_questions,
 )
 from bot.storage import (
@@ -58,6 +59,7 @@ from bot.storage import (
     NotFoundError,
 )
 from bot.storage.accounts import ModeratorAccounts, SessionInfo
+from bot.storage.export import safe_cell
 from bot.storage.insights import DayInsight, day_insights, kind_totals, percentile
 
 HERE = Path(__file__).resolve().parent
@@ -730,22 +732,7 @@ def unanswered_export(request: Request, fmt: str, m: Signed) -> Response:
         "Content-Disposition": f'attachment; filename="unanswered-{days}d-{stamp}.{fmt}"'
     }
     if fmt == "json":
-        body = [
-            {
-                "group": number,
-                "count": group.count,
-                "label": group.label,
-                "kinds": group.kinds,
-                "first_seen": group.first_seen.isoformat(),
-                "last_seen": group.last_seen.isoformat(),
-                "questions": [
-                    {"exchange_id": a.exchange_id, "text": a.text, "kind": a.kind,
-                     "created": a.created.isoformat(), "tenant": a.tenant}
-                    for a in group.examples
-                ],
-            }
-            for number, group in enumerate(groups, 1)
-        ]  # fmt: skip
+        body = [group_record(number, group) for number, group in enumerate(groups, 1)]
         return Response(
             json.dumps(body, ensure_ascii=False, indent=1),
             media_type="application/json",
@@ -759,15 +746,12 @@ def unanswered_export(request: Request, fmt: str, m: Signed) -> Response:
     for number, group in enumerate(groups, 1):
         for a in group.examples:
             writer.writerow(
-                [number, group.count, _cell(group.label), _cell(a.text), a.kind,
-                 a.created.isoformat(), a.tenant, a.exchange_id]
+                [safe_cell(value) for value in (
+                    number, group.count, group.label, a.text, a.kind, a.created.isoformat(),
+                    a.tenant, a.exchange_id,
+                )]
             )  # fmt: skip
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=disposition)
-
-
-def _cell(text: str) -> str:
-    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
-    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
 
 
 @router.get("/export.{fmt}")

@@ -131,6 +131,28 @@ def group_questions(
     return groups
 
 
+def group_record(number: int, group: QuestionGroup) -> dict[str, object]:
+    """One group as the JSON exports write it."""
+    return {
+        "group": number,
+        "count": group.count,
+        "label": group.label,
+        "kinds": group.kinds,
+        "first_seen": group.first_seen.isoformat(),
+        "last_seen": group.last_seen.isoformat(),
+        "questions": [
+            {
+                "exchange_id": asked.exchange_id,
+                "text": asked.text,
+                "kind": asked.kind,
+                "created": asked.created.isoformat(),
+                "tenant": asked.tenant,
+            }
+            for asked in group.examples
+        ],
+    }
+
+
 UNANSWERED_KINDS = (ReplyKind.OUT_OF_SCOPE.value, ReplyKind.NOT_DIRECT.value)
 # Enough for months of a busy server; grouping n questions costs an n x n similarity matrix.
 MAX_QUESTIONS = 3000
