@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -225,9 +226,9 @@ def serve(
         if app_token:
             handler = SocketModeHandler(bot.app, app_token, web_client=bot.app.client)
             handler.connect()  # type: ignore[no-untyped-call]
-            logger.info("Slack Socket Mode connected; Ctrl+C stops")
+            logger.info("Slack Socket Mode connected; Ctrl+C or SIGTERM stops")
             try:
-                threading.Event().wait()
+                wait_for_stop_signal()
             finally:
                 handler.close()  # type: ignore[no-untyped-call]
         else:
@@ -238,4 +239,17 @@ def serve(
                 log_config=None,  # uvicorn's records go through the JSON, redacting handler
             )
     finally:
-        bot.close()
+        bot.close()  # waits for the answers in progress (uvicorn handles its own signals)
+
+
+def wait_for_stop_signal() -> None:
+    """Blocks until SIGTERM (Docker's stop) or SIGINT, so that shutdown is graceful: the
+    Socket Mode connection is closed and answers in progress finish before the log is closed."""
+    stop = threading.Event()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = [signal.signal(signum, lambda *_: stop.set()) for signum in signals]
+    try:
+        stop.wait()
+    finally:
+        for signum, handler in zip(signals, previous, strict=True):
+            signal.signal(signum, handler)
