@@ -86,7 +86,8 @@ async def test_a_locked_database_spools_while_discord_answers_and_loses_nothing(
         await start_bot(with_core=core, user_rate=100)
         for question in QUESTIONS:
             await fake.dispatch("MESSAGE_CREATE", fake.user_message(question, mention_bot=True))
-        await until(lambda: len(fake.posted_messages(GENERAL)) == len(QUESTIONS), timeout=30)
+        # Replies stream in; each is finished once its last message carries the vote buttons.
+        await until(lambda: len(fake.finished(GENERAL)) == len(QUESTIONS), timeout=30)
         assert log.spool.pending() == len(QUESTIONS)  # every reply went out, every record spooled
         blocker.execute("ROLLBACK")
         await until(lambda: log.spool.pending() == 0, timeout=30)

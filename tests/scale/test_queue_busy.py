@@ -17,7 +17,7 @@ from adapters.slack.settings import load_slack_settings
 from bot.answering.generation import GenerationRequest
 from bot.core import DialogueCore
 from bot.factory import build_core
-from bot.messages import Exchange, IncomingMessage
+from bot.messages import Exchange, IncomingMessage, ReplyKind
 from bot.serving.inference import InferenceQueue, QueueFullError
 from bot.serving.logging_setup import request_context, request_id
 from bot.settings import Settings
@@ -134,9 +134,11 @@ async def test_discord_answers_busy_when_the_queue_is_full(
         assert busy["content"] == gated_core.canned("busy")
         assert busy["message_reference"]["message_id"] == int(second["id"])
         gate.release.set()
-        answers = await until(lambda: fake.posted_messages(GENERAL)[1:])
-        assert "**Sources**" in answers[0]["content"]
-        assert len(log.exchanges) == 1  # the busy notice is not an exchange
+        # The answer streams in; it is finished once its last message carries the vote buttons.
+        finished = await until(lambda: fake.finished(GENERAL)[1:])
+        assert "**Sources**" in finished[0]["content"]
+        # The busy notice is logged too, as a canned reply that can be reported.
+        assert [e.reply.kind for e in log.exchanges] == [ReplyKind.BUSY, ReplyKind.ANSWER]
     finally:
         gate.release.set()
         await bot.close()

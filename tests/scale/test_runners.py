@@ -169,8 +169,9 @@ async def test_discord_runner_is_ready_with_the_gateway_and_counts_an_answer(
             assert (await client.get("/healthz")).json() == {"status": "ok"}
 
             await fake.dispatch("MESSAGE_CREATE", fake.user_message(QUESTION, mention_bot=True))
-            posted = await until(lambda: fake.posted_messages(GENERAL))
-            assert "**Sources**" in posted[0]["content"]
+            # The reply streams in; it is finished once it carries the vote buttons.
+            finished = await until(lambda: fake.finished(GENERAL))
+            assert "**Sources**" in finished[0]["content"]
 
             scraped = (await client.get("/metrics")).text
             assert metric(scraped, 'personabot_exchanges_total{platform="discord"}') == 1
