@@ -125,23 +125,22 @@ class _InlineAck:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     ready: threading.Event = field(default_factory=threading.Event)
-    payload: tuple[str, Message] | None = None
-    exchange: Exchange | None = None
+    reply: tuple[str, Message, Exchange] | None = None
     closed: bool = False
 
-    def offer(self, visibility: str, payload: Message, exchange: Exchange | None) -> bool:
+    def offer(self, visibility: str, payload: Message, exchange: Exchange) -> bool:
         with self.lock:
             if self.closed:
                 return False
-            self.payload, self.exchange, self.closed = (visibility, payload), exchange, True
+            self.reply, self.closed = (visibility, payload, exchange), True
         self.ready.set()
         return True
 
-    def take(self, timeout: float) -> tuple[tuple[str, Message], Exchange | None] | None:
+    def take(self, timeout: float) -> tuple[str, Message, Exchange] | None:
         self.ready.wait(timeout)
         with self.lock:
             self.closed = True
-            return (self.payload, self.exchange) if self.payload else None
+            return self.reply
 
 
 def suggested_prompts(topics: list[str]) -> list[dict[str, str]]:
@@ -291,8 +290,8 @@ class SlackBot:
         inline = _InlineAck()
         place = Place(message.channel, None, None, message.user_id, message.tenant)
 
-        def deliver(exchange: Exchange | None, text: str | None) -> None:
-            payloads = self._ask_payloads(message, exchange, text)
+        def deliver(exchange: Exchange) -> None:
+            payloads = self._ask_payloads(message, exchange)
             visibility, first = payloads[0]
             if len(payloads) == 1 and inline.offer(visibility, first, exchange):
                 return
@@ -303,34 +302,25 @@ class SlackBot:
                 if sent.status_code != 200:
                     detail = f"response_url answered {sent.status_code}: {sent.body}"
                     logger.error("could not deliver an /ask reply: %s", detail)
-                    if exchange is not None:
-                        self.moderation.record_delivery(exchange.id, None, None, False, detail)
-                    ephemeral(self.bot_client, place, UNDELIVERED)
+                    self.moderation.record_delivery(exchange.id, None, None, False, detail)
+                    ephemeral(self.app.client, place, UNDELIVERED)
                     return
-            if exchange is not None:
-                self.moderation.record_delivery(exchange.id, None, None, True, "response_url")
+            self.moderation.record_delivery(exchange.id, None, None, True, "response_url")
 
         self._submit(message, deliver)
         ready = inline.take(ACK_WAIT_S)
         if ready is None:
             ack(**text_message(THINKING), response_type="ephemeral")
             return
-        (visibility, payload), exchange = ready
+        visibility, payload, exchange = ready
         ack(**payload, response_type=visibility, unfurl_links=False, unfurl_media=False)
-        if exchange is not None:
-            self.moderation.record_delivery(exchange.id, None, None, True, "slash command ack")
-
-    @property
-    def bot_client(self) -> WebClient:
-        return self.app.client
+        self.moderation.record_delivery(exchange.id, None, None, True, "slash command ack")
 
     def _ask_payloads(
-        self, message: IncomingMessage, exchange: Exchange | None, text: str | None
+        self, message: IncomingMessage, exchange: Exchange
     ) -> list[tuple[str, Message]]:
         """Answers go to the channel under the echoed question; refusals, injection notices and
         greetings, and anything when ANSWER_IN_CHANNEL is off, only to the asker."""
-        if exchange is None:
-            return [("ephemeral", text_message(text or ""))]
         reply = exchange.reply
         private = reply.refused or reply.kind in _PRIVATE_KINDS
         if private or not self.settings.answer_in_channel:
@@ -434,9 +424,9 @@ class SlackBot:
                 }
             )
 
-        def deliver(exchange: Exchange | None, text: str | None) -> None:
-            delivery.finish(exchange, text)
-            if exchange is not None and delivery.delivered_ts:
+        def deliver(exchange: Exchange) -> None:
+            delivery.finish(exchange)
+            if delivery.delivered_ts:
                 self._answers.put(f"{message.channel}:{delivery.delivered_ts}", exchange.id)
 
         self._submit(message, deliver, prepare, delivery.on_text)
@@ -537,7 +527,7 @@ class SlackBot:
     def _submit(
         self,
         message: IncomingMessage,
-        deliver: Callable[[Exchange | None, str | None], None],
+        deliver: Callable[[Exchange], None],
         prepare: Callable[[], IncomingMessage] | None = None,
         on_text: Callable[[str], None] | None = None,
     ) -> None:
@@ -555,10 +545,8 @@ class SlackBot:
                         exchange = self.core.respond(turn, on_text, deadline=deadline)
                     except Exception:
                         logger.exception("the core failed on a Slack message")
-                        unavailable = self.core.record_canned(message, "unavailable")
-                        self._safely(deliver, unavailable, None)
-                        return
-                    self._safely(deliver, exchange, None)
+                        exchange = self.core.record_canned(message, "unavailable")
+                    self._safely(deliver, exchange)
             finally:
                 with self._pending_lock:
                     self._pending -= 1
@@ -569,13 +557,9 @@ class SlackBot:
         self._pool.submit(work)
 
     @staticmethod
-    def _safely(
-        deliver: Callable[[Exchange | None, str | None], None],
-        exchange: Exchange | None,
-        text: str | None,
-    ) -> None:
+    def _safely(deliver: Callable[[Exchange], None], exchange: Exchange) -> None:
         try:
-            deliver(exchange, text)
+            deliver(exchange)
         except Exception:
             logger.exception("could not deliver a Slack answer")
 

@@ -139,12 +139,10 @@ class ReplyDelivery:
 
     # -- finishing ----------------------------------------------------------------------------
 
-    def finish(self, exchange: Exchange | None, text: str | None = None) -> None:
+    def finish(self, exchange: Exchange) -> None:
         """Closes the stream (or posts once), clears the status and records the delivery."""
         with self._lock:
-            if exchange is None:
-                outcome = self._post_all([text_message(text or "")])
-            elif self._stream_ts is not None:
+            if self._stream_ts is not None:
                 outcome = self._close_stream(exchange)
             else:
                 payloads = reply_messages(
@@ -155,7 +153,7 @@ class ReplyDelivery:
         self.delivered_ts = outcome.ts
         if outcome.ts is None:
             self._undelivered(exchange, outcome.detail)
-        elif exchange is not None:
+        else:
             self.moderation.record_delivery(
                 exchange.id, outcome.ts, self.permalink(outcome.ts), True, outcome.detail
             )
@@ -176,7 +174,12 @@ class ReplyDelivery:
                 return Outcome(self._stream_ts, "streamed")
             except SlackApiError as exc:
                 logger.warning("chat.stopStream failed: %s", _error(exc))
-        # The stream broke or the text changed under it: put the whole reply in its place.
+        # The stream broke or the text changed under it: end it, put the whole reply in its place.
+        if self._broken:
+            try:
+                self.client.chat_stopStream(channel=self.place.channel, ts=self._stream_ts)
+            except SlackApiError as exc:
+                logger.info("chat.stopStream of a broken stream failed: %s", _error(exc))
         with_blocks = reply_messages(reply, exchange_id=exchange.id, disclosure=self.disclosure)
         try:
             self.client.chat_update(
@@ -212,15 +215,12 @@ class ReplyDelivery:
             return None, f"chat.postMessage: {_error(exc)}"
         return str(response.get("ts") or "") or None, "posted"
 
-    def _undelivered(self, exchange: Exchange | None, detail: str) -> None:
+    def _undelivered(self, exchange: Exchange, detail: str) -> None:
         """Every retry failed: the log says so, and the asker hears it in the persona's voice."""
         logger.error(
-            "could not deliver a Slack reply: %s",
-            detail,
-            extra={"exchange_id": exchange.id if exchange else None},
+            "could not deliver a Slack reply: %s", detail, extra={"exchange_id": exchange.id}
         )
-        if exchange is not None:
-            self.moderation.record_delivery(exchange.id, None, None, False, detail)
+        self.moderation.record_delivery(exchange.id, None, None, False, detail)
         ephemeral(self.client, self.place, UNDELIVERED)
 
     def permalink(self, ts: str) -> str | None:

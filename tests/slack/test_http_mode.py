@@ -321,6 +321,27 @@ def test_rate_limited_post_is_retried_after_retry_after(
     assert len(log.exchanges) == 1
 
 
+def test_a_stream_that_breaks_is_ended_and_replaced_by_the_whole_answer(
+    slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog, moderation: FakeModeration
+) -> None:
+    mock_slack.fail("chat.appendStream", 500, times=3)  # every retry of the first piece
+    slack.event(mention(QUESTION))
+
+    update = mock_slack.wait_for("chat.update")[0].params
+    start = mock_slack.of("chat.startStream")[0]
+    assert update["ts"] == mock_slack.of("chat.stopStream")[0].params["ts"]
+    assert update["ts"] == "1700000000.000001" and start.status == 200
+    assert_valid_message(update)
+    exchange = log.exchanges[0]
+    assert _blocks(update)[0]["block_id"] == ANSWER_BLOCK_PREFIX + exchange.id
+    assert _blocks(update)[-1]["block_id"] == FEEDBACK_BLOCK_PREFIX + exchange.id
+    assert not mock_slack.of("chat.postMessage")
+    deadline = time.monotonic() + 5
+    while not moderation.deliveries and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert moderation.deliveries[0][3:] == (True, "stream replaced by chat.update")
+
+
 def test_server_error_storm_is_retried_a_bounded_number_of_times_then_said_in_voice(
     slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog, moderation: FakeModeration
 ) -> None:
