@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
@@ -22,6 +23,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -29,12 +31,14 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 
 from adapters.web.charts import Series, bar_chart, line_chart
 from adapters.web.jump import jump_link
 from adapters.web.security import (
     SECURITY_HEADERS,
     SignInThrottle,
+    allowed_host,
     foreign_origin,
     local_path,
     same_token,
@@ -46,7 +50,6 @@ from bot.quality.unanswered import (
     LazyEncoder,
     QuestionGroup,
     group_questions,
-    group_record,
     unanswered_questions,
 )
 from bot.storage import (
@@ -59,10 +62,12 @@ from bot.storage import (
     NotFoundError,
 )
 from bot.storage.accounts import ModeratorAccounts, SessionInfo
-from bot.storage.export import safe_cell
+from bot.storage.export import safe_cell, safe_row
 from bot.storage.insights import DayInsight, day_insights, kind_totals, percentile
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+logger = logging.getLogger(__name__)
 SESSION_COOKIE = "pb_session"
 SIGNIN_COOKIE = "pb_signin"
 TZ_COOKIE = "pb_tz"
@@ -89,6 +94,9 @@ class DashboardConfig:
     session_lifetime: timedelta = timedelta(hours=8)
     idle_timeout: timedelta = timedelta(minutes=30)
     secure_cookies: bool = False
+    # Host header values (without port) this dashboard answers to; anything else is refused,
+    # so a DNS-rebinding page cannot drive a dashboard listening on loopback.
+    allowed_hosts: frozenset[str] = field(default_factory=lambda: DEFAULT_HOSTS)
     page_size: int = 50
     thread_page_size: int = 20
     throttle: SignInThrottle = field(default_factory=SignInThrottle)
@@ -292,13 +300,28 @@ def create_app(
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
+    app.middleware("http")(known_host)
     app.middleware("http")(headers)
     app.add_exception_handler(SignInRequiredError, to_signin)  # type: ignore[arg-type]
     app.add_exception_handler(BadFormError, bad_form)  # type: ignore[arg-type]
     app.add_exception_handler(NotFoundError, not_found)  # type: ignore[arg-type]
     app.add_exception_handler(ForbiddenError, forbidden)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidInputError, invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, invalid_form)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, crashed)
     return app
+
+
+async def known_host(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    if not allowed_host(request.headers.get("host"), state(request).config.allowed_hosts):
+        return HTMLResponse(
+            "<!doctype html><title>Unknown host</title><p>This dashboard does not answer to "
+            "that host name. Add it with <code>--allowed-host</code> if it is yours.</p>",
+            status_code=400,
+        )
+    return await call_next(request)
 
 
 async def headers(
@@ -345,6 +368,60 @@ async def forbidden(request: Request, exc: ForbiddenError) -> Response:
 
 async def invalid(request: Request, exc: InvalidInputError) -> Response:
     return page(request, "error.html", 400, title="Check your input", message=str(exc))
+
+
+async def invalid_form(request: Request, exc: RequestValidationError) -> Response:
+    """A form field too long (or a bad path/query value): said in words, and any text the
+    moderator typed shown back rather than lost in a JSON error."""
+    problems = []
+    for error in exc.errors():
+        field = str(error.get("loc", ("", "input"))[-1])
+        limit = (error.get("ctx") or {}).get("max_length")
+        problems.append(
+            f"{field}: at most {limit} characters" if limit else f"{field}: {error.get('msg', '')}"
+        )
+    body = exc.body
+    kept = (
+        [(name, value) for name, value in body.multi_items() if isinstance(value, str)]
+        if isinstance(body, FormData)
+        else []
+    )
+    kept = [(name, value) for name, value in kept if name not in {"csrf", "password", "back"}]
+    return page(
+        request,
+        "error.html",
+        400,
+        title="Check your input",
+        message="; ".join(problems) + ".",
+        kept=kept,
+        back_to=here_of(request),
+    )
+
+
+async def crashed(request: Request, exc: Exception) -> Response:
+    """An unexpected failure: logged, and a plain page that still carries every security
+    header (it is served outside the middleware that adds them)."""
+    logger.exception(
+        "dashboard request %s %s failed", request.method, request.url.path, exc_info=exc
+    )
+    response = HTMLResponse(
+        "<!doctype html><title>Something went wrong</title><p>Something went wrong on our side; "
+        "it has been logged. Go back and try again.</p>",
+        status_code=500,
+    )
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def here_of(request: Request) -> str:
+    """The page a failed form came from (its Referer, when it is this site's), else the list."""
+    referer = request.headers.get("referer") or ""
+    parts = urlsplit(referer)
+    return (
+        local_path(parts.path + (f"?{parts.query}" if parts.query else ""))
+        if parts.path
+        else "/exchanges"
+    )
 
 
 # -- signing in and out ----------------------------------------------------------------
@@ -398,10 +475,11 @@ def signin(
         response.headers["Retry-After"] = str(wait)
         return response
     moderator = shared.accounts.authenticate(name, password)
+    shared.accounts.record_sign_in(name, address, moderator is not None)
     if moderator is None:
         cfg.throttle.failed(name, address)
         return signin_page(request, 401, "Wrong name or password.", name)
-    cfg.throttle.succeeded(name)
+    cfg.throttle.succeeded(name, address)
     token, _csrf = shared.accounts.start_session(moderator, cfg.session_lifetime)
     response = RedirectResponse(local_path(next_), status_code=303)
     response.set_cookie(
@@ -732,7 +810,22 @@ def unanswered_export(request: Request, fmt: str, m: Signed) -> Response:
         "Content-Disposition": f'attachment; filename="unanswered-{days}d-{stamp}.{fmt}"'
     }
     if fmt == "json":
-        body = [group_record(number, group) for number, group in enumerate(groups, 1)]
+        body = [
+            {
+                "group": number,
+                "count": group.count,
+                "label": group.label,
+                "kinds": group.kinds,
+                "first_seen": group.first_seen.isoformat(),
+                "last_seen": group.last_seen.isoformat(),
+                "questions": [
+                    {"exchange_id": a.exchange_id, "text": a.text, "kind": a.kind,
+                     "created": a.created.isoformat(), "tenant": a.tenant}
+                    for a in group.examples
+                ],
+            }
+            for number, group in enumerate(groups, 1)
+        ]  # fmt: skip
         return Response(
             json.dumps(body, ensure_ascii=False, indent=1),
             media_type="application/json",
@@ -746,12 +839,15 @@ def unanswered_export(request: Request, fmt: str, m: Signed) -> Response:
     for number, group in enumerate(groups, 1):
         for a in group.examples:
             writer.writerow(
-                [safe_cell(value) for value in (
-                    number, group.count, group.label, a.text, a.kind, a.created.isoformat(),
-                    a.tenant, a.exchange_id,
-                )]
+                [number, group.count, _cell(group.label), _cell(a.text), a.kind,
+                 a.created.isoformat(), a.tenant, a.exchange_id]
             )  # fmt: skip
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=disposition)
+
+
+def _cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
+    return safe_cell(text)
 
 
 @router.get("/export.{fmt}")
@@ -761,9 +857,18 @@ def export(request: Request, fmt: str, m: Signed) -> Response:
         raise NotFoundError(f"No export format {fmt!r}: use csv or jsonl.")
     where = parse_filter(dict(request.query_params))
     details = m.view.iter_exchanges(where)
+    sent = [0]
+
+    def audited(lines: Iterator[str]) -> Iterator[str]:
+        """Writes the audit entry once the download ends, however far it got."""
+        try:
+            yield from lines
+        finally:
+            m.view.audit_export(m.name, fmt, where, sent[0], "dashboard download")
 
     def as_jsonl() -> Iterator[str]:
         for detail in details:
+            sent[0] += 1
             yield detail.model_dump_json() + "\n"
 
     def as_csv() -> Iterator[str]:
@@ -771,7 +876,8 @@ def export(request: Request, fmt: str, m: Signed) -> Response:
         writer = csv.DictWriter(buffer, EXPORT_FIELDS)
         writer.writeheader()
         for detail in details:
-            writer.writerow(_export_row(detail))
+            writer.writerow(safe_row(_export_row(detail)))
+            sent[0] += 1
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
@@ -779,7 +885,7 @@ def export(request: Request, fmt: str, m: Signed) -> Response:
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(
-        as_csv() if fmt == "csv" else as_jsonl(),
+        audited(as_csv() if fmt == "csv" else as_jsonl()),
         media_type="text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="personabot-{stamp}.{fmt}"'},
     )

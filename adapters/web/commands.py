@@ -6,6 +6,7 @@ Kept light: FastAPI and uvicorn are imported only when the dashboard actually st
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import json
 import socket
 import sys
@@ -13,6 +14,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,6 +23,7 @@ from rich.table import Table
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from adapters.web.security import RedisThrottleStore, SignInThrottle
 from bot.errors import PersonabotError
 from bot.settings import first_use_notice, load_settings
 from bot.storage import InvalidInputError, SqlConversationLog, open_log
@@ -52,7 +55,7 @@ def _open_log() -> SqlConversationLog:
 def _accounts() -> Iterator[ModeratorAccounts]:
     log = _open_log()
     try:
-        yield ModeratorAccounts(log.engine)
+        yield ModeratorAccounts(log.engine, sealer=log.sealer)
     finally:
         log.close()
 
@@ -125,7 +128,7 @@ def add(
     password = _password(password_stdin)
     log = _open_log()
     try:
-        created = ModeratorAccounts(log.engine).add(
+        created = ModeratorAccounts(log.engine, sealer=log.sealer).add(
             name, password, tenant or [], admin, getpass.getuser()
         )
         notes = _describe_tenants(log.engine, created.tenants)
@@ -189,6 +192,30 @@ def _check_bind(host: str, port: int) -> None:
         raise PersonabotError(f"Cannot serve on {host}:{port}: {exc.strerror or exc}.") from None
 
 
+def _loopback(host: str) -> bool:
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _wildcard(host: str) -> bool:
+    return host.strip("[]") in {"0.0.0.0", "::", ""}
+
+
+def _throttle(redis_url: str | None) -> SignInThrottle:
+    """Shared by every dashboard process through Redis when REDIS_URL is set."""
+    if not redis_url:
+        return SignInThrottle()
+    from bot.serving.redis_state import connect
+
+    forget = SignInThrottle().forget_after_s
+    return SignInThrottle(store=RedisThrottleStore(connect(redis_url), forget))
+
+
 def dashboard(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8080,
@@ -201,15 +228,55 @@ def dashboard(
     idle_minutes: Annotated[
         float, typer.Option(help="Sign out after this long without a request.", min=1, max=1440)
     ] = 30.0,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="A host name the dashboard is reached by (repeatable); loopback names always.",
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="Serve HTTPS with this certificate (PEM).")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(help="The certificate's private key (PEM).")
+    ] = None,
+    behind_proxy: Annotated[
+        bool,
+        typer.Option(
+            "--behind-tls-proxy",
+            help="A TLS-terminating reverse proxy is in front: cookies are marked Secure.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the moderators' web dashboard (docs/dashboard.md)."""
     import uvicorn
 
     from adapters.web.app import DashboardConfig, create_app
 
+    if (tls_cert is None) != (tls_key is None):
+        raise InvalidInputError("Give both --tls-cert and --tls-key, or neither.")
+    tls = tls_cert is not None
+    if not _loopback(host) and not (tls or behind_proxy):
+        raise InvalidInputError(
+            f"Refusing to serve the dashboard on {host} over plain HTTP: passwords and session "
+            "cookies would cross the network readable. Serve HTTPS (--tls-cert/--tls-key), or "
+            "put a TLS proxy in front and say so (--behind-tls-proxy), or listen on 127.0.0.1."
+        )
+    hosts = {"localhost", "127.0.0.1", "::1", *(h.lower() for h in allowed_host or [])}
+    if not _wildcard(host):
+        hosts.add(host.lower().strip("[]"))
+    elif not allowed_host:
+        console.print(
+            f"listening on {host}: only requests naming localhost or 127.0.0.1 are answered "
+            "until you add the dashboard's real host name with --allowed-host",
+            markup=False,
+            style="yellow",
+        )
+    settings = load_settings()
     log = _open_log()
     try:
-        accounts = ModeratorAccounts(log.engine)
+        accounts = ModeratorAccounts(log.engine, sealer=log.sealer)
         if not accounts.list():
             console.print(
                 "no moderator accounts yet: create one with "
@@ -221,10 +288,20 @@ def dashboard(
         config = DashboardConfig(
             session_lifetime=timedelta(hours=session_hours),
             idle_timeout=timedelta(minutes=idle_minutes),
-            secure_cookies=secure_cookies,
+            secure_cookies=secure_cookies or tls or behind_proxy,
+            allowed_hosts=frozenset(hosts),
+            throttle=_throttle(settings.redis_url),
         )
         _check_bind(host, port)
-        console.print(f"dashboard on http://{host}:{port}/", markup=False)
-        uvicorn.run(create_app(log, accounts, config), host=host, port=port, log_level="info")
+        scheme = "https" if tls else "http"
+        console.print(f"dashboard on {scheme}://{host}:{port}/", markup=False)
+        uvicorn.run(
+            create_app(log, accounts, config),
+            host=host,
+            port=port,
+            log_level="info",
+            ssl_certfile=str(tls_cert) if tls_cert else None,
+            ssl_keyfile=str(tls_key) if tls_key else None,
+        )
     finally:
         log.close()

@@ -29,6 +29,10 @@ from bot.storage.models import Moderator, ModeratorSession, utcnow
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 _TENANT = re.compile(r"^[^\s]{1,128}$")
 MIN_PASSWORD = 10
+_RUNS = ("01234567890123456789", "abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm")
+_COMMON = frozenset(
+    {"password", "passwort", "letmein", "welcome", "qwerty", "admin", "moderator", "personabot"}
+)
 # Rewriting last_seen on every request would make every page view a write.
 _TOUCH_EVERY = timedelta(seconds=60)
 
@@ -52,8 +56,18 @@ def token_hash(token: str) -> str:
 
 
 def check_password(password: str) -> str:
+    """At least 10 characters, not a repeated pattern, a keyboard or alphabet run, or a
+    common word padded with digits: the guesses an attacker tries first."""
     if len(password) < MIN_PASSWORD:
         raise InvalidInputError(f"The password must have at least {MIN_PASSWORD} characters.")
+    lowered = password.lower()
+    letters = "".join(c for c in lowered if c.isalpha())
+    if len(set(password)) < 5:
+        raise InvalidInputError(
+            "The password repeats too few characters: use at least 5 different ones."
+        )
+    if any(lowered in run for run in _RUNS) or letters in _COMMON:
+        raise InvalidInputError("The password is among the first ones guessed: choose another.")
     return password
 
 
@@ -158,6 +172,20 @@ class ModeratorAccounts:
                     stored.password_hash = self.hasher.hash(password)
                     session.add(stored)
         return _info(account)
+
+    def record_sign_in(self, name: str, address: str, ok: bool) -> None:
+        """Audits a sign-in or a failed one; a name that is no account is not written down
+        (it is often a password typed in the wrong field)."""
+        with self._session() as session, session.begin():
+            known = session.exec(select(Moderator.id).where(Moderator.name == name)).first()
+            _audit(
+                session,
+                name if known is not None else "(unknown name)",
+                "sign-in" if ok else "sign-in-failed",
+                None,
+                name if known is not None else "",
+                {"address": address},
+            )
 
     # -- sessions ------------------------------------------------------------------------------
 

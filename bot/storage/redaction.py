@@ -126,9 +126,10 @@ def scrub(
         return text
     pieces, last = [], 0
     for start, end in sorted(spans):
-        if end <= last:
+        if start < last:  # overlaps the span before: one marker for both
+            last = max(last, end)
             continue
-        pieces += [text[last : max(start, last)], marker]
+        pieces += [text[last:start], marker]
         last = end
     return "".join(pieces) + text[last:]
 

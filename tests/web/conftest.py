@@ -17,6 +17,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
+from adapters.web import app as web_app
 from adapters.web.app import DashboardConfig, create_app
 from adapters.web.security import SignInThrottle
 from bot.factory import build_core
@@ -157,10 +158,16 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@pytest.fixture(autouse=True)
+def test_client_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TestClient sends `Host: testserver`; allow it here only, as Django does in tests."""
+    monkeypatch.setattr(web_app, "DEFAULT_HOSTS", web_app.DEFAULT_HOSTS | {"testserver"})
+
+
 @pytest.fixture
 def config(clock: FakeClock) -> DashboardConfig:
     return DashboardConfig(
-        throttle=SignInThrottle(per_account=3, per_address=5, window_s=600, clock=clock),
+        throttle=SignInThrottle(free=3, per_address_free=5, base_s=60, clock=clock),
         page_size=5,
     )
 
