@@ -49,6 +49,11 @@ class ExchangeFilter(BaseModel):
         default=None, description="'up': at least one up vote; 'down': at least one down vote."
     )
     search: str | None = Field(default=None, description="Case-insensitive, in input or reply.")
+    order: Literal["new", "old", "latency", "votes"] = Field(
+        default="new",
+        description="Listing order: newest or oldest first, slowest reply first, or most down "
+        "votes first (then newest).",
+    )
     limit: int = Field(default=50, ge=1, le=1000)
     offset: int = Field(default=0, ge=0)
 
@@ -92,6 +97,7 @@ class ExchangeSummary(BaseModel):
     refused: bool
     grounded: bool
     delivery: str = ""
+    platform_message_id: str | None = None
     permalink: str | None = None
     open_flags: int = 0
     votes_up: int = 0
@@ -113,7 +119,6 @@ class ExchangeDetail(ExchangeSummary):
 
     seq: int
     raw_text: str | None = None
-    platform_message_id: str | None = None
     moderation: list[Verdict]
     citations: list[CitedPassage]
     retrieved: list[CitedPassage]

@@ -115,7 +115,7 @@ class LogView:
             rows = session.exec(
                 select(ExchangeRow)
                 .where(*conditions)
-                .order_by(col(ExchangeRow.created).desc(), col(ExchangeRow.id).desc())
+                .order_by(*_listing_order(where.order))
                 .limit(where.limit)
                 .offset(where.offset)
             ).all()
@@ -956,6 +956,24 @@ def erasure_subject(platform: str, user_id: str) -> str:
     return hashlib.sha256(f"personabot erasure\n{platform}\n{user_id}".encode()).hexdigest()
 
 
+def _listing_order(order: str) -> list[Any]:
+    """ORDER BY for `ExchangeFilter.order`; ties always fall back to newest first, then id."""
+    newest = [col(ExchangeRow.created).desc(), col(ExchangeRow.id).desc()]
+    if order == "old":
+        return [col(ExchangeRow.created), col(ExchangeRow.id)]
+    if order == "latency":
+        return [col(ExchangeRow.total_ms).desc(), *newest]
+    if order == "votes":
+        down = (
+            select(func.count())
+            .select_from(Vote)
+            .where(col(Vote.exchange_id) == col(ExchangeRow.id), col(Vote.value) < 0)
+            .scalar_subquery()
+        )
+        return [down.desc(), *newest]
+    return newest
+
+
 def _between(stmt: S, column: Any, since: datetime | None, until: datetime | None) -> S:
     if since is not None:
         stmt = stmt.where(column >= naive_utc(since))
@@ -1104,7 +1122,6 @@ def _details(session: Session, rows: Sequence[ExchangeRow]) -> list[ExchangeDeta
                 ).model_dump(),
                 seq=row.seq,
                 raw_text=row.raw_text,
-                platform_message_id=row.platform_message_id,
                 moderation=[Verdict.model_validate(v) for v in row.moderation],
                 citations=[
                     CitedPassage(
