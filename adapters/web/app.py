@@ -50,6 +50,7 @@ from bot.quality.unanswered import (
     LazyEncoder,
     QuestionGroup,
     group_questions,
+    group_record,
     unanswered_questions,
 )
 from bot.storage import (
@@ -810,22 +811,7 @@ def unanswered_export(request: Request, fmt: str, m: Signed) -> Response:
         "Content-Disposition": f'attachment; filename="unanswered-{days}d-{stamp}.{fmt}"'
     }
     if fmt == "json":
-        body = [
-            {
-                "group": number,
-                "count": group.count,
-                "label": group.label,
-                "kinds": group.kinds,
-                "first_seen": group.first_seen.isoformat(),
-                "last_seen": group.last_seen.isoformat(),
-                "questions": [
-                    {"exchange_id": a.exchange_id, "text": a.text, "kind": a.kind,
-                     "created": a.created.isoformat(), "tenant": a.tenant}
-                    for a in group.examples
-                ],
-            }
-            for number, group in enumerate(groups, 1)
-        ]  # fmt: skip
+        body = [group_record(number, group) for number, group in enumerate(groups, 1)]
         return Response(
             json.dumps(body, ensure_ascii=False, indent=1),
             media_type="application/json",
@@ -839,15 +825,12 @@ def unanswered_export(request: Request, fmt: str, m: Signed) -> Response:
     for number, group in enumerate(groups, 1):
         for a in group.examples:
             writer.writerow(
-                [number, group.count, _cell(group.label), _cell(a.text), a.kind,
-                 a.created.isoformat(), a.tenant, a.exchange_id]
+                [safe_cell(value) for value in (
+                    number, group.count, group.label, a.text, a.kind, a.created.isoformat(),
+                    a.tenant, a.exchange_id,
+                )]
             )  # fmt: skip
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=disposition)
-
-
-def _cell(text: str) -> str:
-    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
-    return safe_cell(text)
 
 
 @router.get("/export.{fmt}")
