@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 PLATFORM = "discord"
 # How far back a reply chain is followed to find its root; beyond it the chain starts anew.
 MAX_CHAIN_HOPS = 25
+# A thread the bot has not been seen in is looked up in its last messages, at most this often.
+_THREAD_HISTORY = 50
+_THREAD_RECHECK_S = 600.0
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -186,6 +189,7 @@ class PersonaBot(commands.Bot):
         self.sent: BoundedMap[int, SentReply] = BoundedMap(settings.tracked_messages)
         self.answers: BoundedMap[int, Answer] = BoundedMap(settings.tracked_messages)
         self.answered_threads: BoundedMap[int, bool] = BoundedMap(settings.tracked_messages)
+        self._thread_checked: BoundedMap[int, float] = BoundedMap(settings.tracked_messages)
         self._warned_until: BoundedMap[str, float] = BoundedMap(settings.tracked_messages)
         # Each person's latest conversation per channel, which /forget clears.
         self._latest: BoundedMap[tuple[str, str], str] = BoundedMap(settings.tracked_messages)
@@ -278,7 +282,7 @@ class PersonaBot(commands.Bot):
         if not self._allowed(place):
             return
         cleaned = plain_text(message, me.id)
-        if not self._addressed(message, me, cleaned.addressed, cleaned.text):
+        if not await self._addressed(message, me, cleaned.addressed, cleaned.text):
             return
         if await asyncio.to_thread(
             self.moderation.is_banned, PLATFORM, place.tenant, str(message.author.id)
@@ -334,7 +338,7 @@ class PersonaBot(commands.Bot):
             not channels or place.channel_id in channels
         )
 
-    def _addressed(
+    async def _addressed(
         self, message: discord.Message, me: discord.ClientUser, mentioned: bool, text: str
     ) -> bool:
         """A DM, a mention (of the bot or its role), a reply to the bot, or a question in a
@@ -351,10 +355,28 @@ class PersonaBot(commands.Bot):
             ):
                 return True
         channel = message.channel
-        in_our_thread = isinstance(channel, discord.Thread) and (
-            channel.id in self.answered_threads or channel.owner_id == me.id
-        )
-        return in_our_thread and looks_like_question(text)
+        if not isinstance(channel, discord.Thread) or not looks_like_question(text):
+            return False
+        return await self._answered_in(channel, me)
+
+    async def _answered_in(self, thread: discord.Thread, me: discord.ClientUser) -> bool:
+        """Whether the bot started or has spoken in this thread: remembered, else read from the
+        thread's recent messages (once; a "no" is asked again after a while), so a restart does
+        not make it deaf to a thread it was part of."""
+        if thread.owner_id == me.id or thread.id in self.answered_threads:
+            return True
+        checked = self._thread_checked.get(thread.id)
+        if checked is not None and time.monotonic() - checked < _THREAD_RECHECK_S:
+            return False
+        self._thread_checked.put(thread.id, time.monotonic())
+        try:
+            async for earlier in thread.history(limit=_THREAD_HISTORY):
+                if earlier.author.id == me.id:
+                    self.answered_threads.put(thread.id, True)
+                    return True
+        except discord.HTTPException:
+            logger.warning("could not read the history of thread %s", thread.id)
+        return False
 
     async def _conversation(self, message: discord.Message, place: Place) -> str:
         """The conversation's id: a Discord thread's id; "" in a DM; otherwise the root of the

@@ -90,6 +90,7 @@ class FakeDiscord:
         self.commands: dict[str, list[str]] = {}  # scope ("global" or a guild id) -> names
         self.deleted: list[str] = []  # ids of messages the bot deleted
         self.close_codes: list[int | None] = []  # how each gateway connection was closed
+        self._query: dict[str, str] = {}  # of the REST call being handled
         self.session_id = "fake-session-0001"
         self._events: list[dict[str, Any]] = []  # dispatched, for RESUME replay
         self._interaction_channels: dict[str, str] = {}  # interaction id and token -> channel
@@ -253,6 +254,7 @@ class FakeDiscord:
                 continue
             if authorised and request.headers.get("Authorization") != f"Bot {self.token}":
                 return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+            self._query = dict(request.query)
             result = handler(body, *match.groups())
             if result is None:
                 return web.Response(status=204)
@@ -270,6 +272,7 @@ class FakeDiscord:
             ("POST", r"/channels/(\d+)/typing", lambda _b, _c: None, True),
             ("POST", r"/channels/(\d+)/messages", self._create_message, True),
             ("GET", r"/channels/(\d+)/messages/(\d+)", self._get_message, True),
+            ("GET", r"/channels/(\d+)/messages", self._history, True),
             ("PATCH", r"/channels/(\d+)/messages/(\d+)", self._edit_message, True),
             ("DELETE", r"/channels/(\d+)/messages/(\d+)", self._delete_message, True),
             ("POST", r"/interactions/(\d+)/([^/]+)/callback", self._callback, False),
@@ -326,6 +329,17 @@ class FakeDiscord:
                 content_type="application/json",
             )
         return message
+
+    def _history(self, _body: Any, channel_id: str) -> list[dict[str, Any]]:
+        """The channel's messages, newest first (the bot asks for at most `limit`)."""
+        found = [
+            m
+            for i, m in self.messages.items()
+            if m["channel_id"] == channel_id and i not in self.deleted
+        ]
+        return sorted(found, key=lambda m: int(m["id"]), reverse=True)[
+            : int(self._query.get("limit", "50"))
+        ]
 
     def _edit_message(self, body: dict[str, Any], channel_id: str, message_id: str) -> Any:
         message = self._get_message(None, channel_id, message_id)

@@ -140,3 +140,17 @@ async def test_forget_clears_the_callers_latest_conversation_in_the_channel(
     callback = (await until(lambda: fake.calls("POST", r"/interactions/.*")))[0]
     assert "forgotten" in callback.body["data"]["content"]
     assert not bot.core.memory.history(key)
+
+
+async def test_after_a_restart_questions_in_a_thread_it_spoke_in_are_still_answered(
+    fake: FakeDiscord, start_bot: BotFactory, log: MemoryLog
+) -> None:
+    first = await start_bot()
+    await _ask(fake, fake.user_message(QUESTION, THREAD, mention_bot=True), THREAD)
+    await first.close()
+
+    await start_bot()  # remembers nothing: the thread's history shows it took part
+    await fake.dispatch("MESSAGE_CREATE", fake.user_message("brb", THREAD, author_id=BOB))
+    await _ask(fake, fake.user_message("who was Clinton?", THREAD, author_id=BOB), THREAD)
+    assert [e.message.text for e in log.exchanges] == [QUESTION, "who was Clinton?"]
+    assert len(fake.calls("GET", rf"/channels/{THREAD}/messages")) == 1  # looked up once
