@@ -78,8 +78,10 @@ BULK_LIMIT = 500
 QUEUE_FLAGGED = ExchangeFilter(flagged=True, limit=1)
 FILTER_KEYS = (
     "platform", "tenant", "channel", "user", "since", "until",
-    "flagged", "refused", "ungrounded", "kind", "voted", "q",
+    "flagged", "refused", "ungrounded", "kind", "voted", "q", "sort",
 )  # fmt: skip
+SORTS = {"new": "newest first", "old": "oldest first", "latency": "slowest first",
+         "votes": "most voted down"}  # fmt: skip
 KINDS = tuple(kind.value for kind in ReplyKind)
 EXPORT_FIELDS = [
     "id", "created", "platform", "tenant", "channel", "thread", "user_id", "user_name",
@@ -127,6 +129,8 @@ def parse_filter(params: dict[str, str], limit: int = 50, offset: int = 0) -> Ex
         )
     if given["voted"] not in {"", "up", "down"}:
         raise InvalidInputError("Votes filter: use up or down.")
+    if given["sort"] and given["sort"] not in SORTS:
+        raise InvalidInputError(f"Sort by one of: {', '.join(SORTS)}.")
     since = _day(given["since"], "from") if given["since"] else None
     until = _day(given["until"], "to") if given["until"] else None
     try:
@@ -150,6 +154,7 @@ def parse_filter(params: dict[str, str], limit: int = 50, offset: int = 0) -> Ex
             kind=given["kind"] or None,
             voted="up" if given["voted"] == "up" else ("down" if given["voted"] else None),
             search=given["q"] or None,
+            order=given["sort"] or "new",
             limit=limit,
             offset=offset,
         )
@@ -558,6 +563,7 @@ def exchanges(request: Request, m: Signed) -> Response:
         session=m.session,
         saved=m.view.saved_filters(m.name),
         kinds=KINDS,
+        sorts=SORTS,
         **_listing(request, m),
     )
 
@@ -573,7 +579,15 @@ def queue(request: Request, m: Signed) -> Response:
     for open_flag in m.view.flags("open", limit=5000):
         if open_flag.assignee:
             claims.setdefault(open_flag.exchange_id, []).append(open_flag.assignee)
-    return page(request, "queue.html", session=m.session, down=down, claims=claims, **context)
+    return page(
+        request,
+        "queue.html",
+        session=m.session,
+        down=down,
+        claims=claims,
+        sorts=SORTS,
+        **context,
+    )
 
 
 @router.get("/users/{platform}/{tenant}/{user_id}", response_class=HTMLResponse)

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from adapters.web.app import DashboardConfig, create_app
 from bot.messages import ReplyKind
-from bot.storage import SqlConversationLog
+from bot.storage import ExchangeFilter, SqlConversationLog
 from bot.storage.accounts import ModeratorAccounts
 from bot.storage.insights import day_insights
 from tests.web.browsing import record
@@ -293,3 +293,18 @@ def test_the_flag_rate_counts_flagged_exchanges_by_their_own_day(
     page = client.get("/stats?days=30").text
     rate = re.search(r"flagged <small>\(([\d.]+)% of exchanges\)", page)
     assert rate and float(rate.group(1)) <= 100.0
+
+
+def test_lists_sort_and_keep_the_sort(
+    client: TestClient, sql_log: SqlConversationLog, seeded: Seeded
+) -> None:
+    sign_in(client, "alice")
+    ordered = sql_log.list_exchanges(ExchangeFilter(tenant=TENANT_A, order="latency", limit=5))
+    assert row_ids(client.get("/exchanges?sort=latency").text) == [x.id for x in ordered.items]
+    oldest = row_ids(client.get("/exchanges?sort=old").text)
+    assert oldest[0] == seeded.a_general[0]
+    page = client.get("/exchanges?sort=votes&refused=1").text
+    assert '<option value="votes" selected>most voted down</option>' in page
+    assert "back=%2Fexchanges%3Fsort%3Dvotes%26refused%3D1" in page  # rows return to this order
+    bad = client.get("/queue?sort=random")
+    assert bad.status_code == 400 and "Sort by one of: new, old, latency, votes." in bad.text
