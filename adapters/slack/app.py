@@ -288,7 +288,7 @@ class SlackBot:
             return
         hook = WebhookClient(response_url, retry_handlers=retry_handlers(self.settings.api_retries))
         inline = _InlineAck()
-        place = Place(message.channel, None, None, message.user_id, message.tenant)
+        place = Place(message.channel, None, message.user_id, message.tenant)
 
         def deliver(exchange: Exchange) -> None:
             payloads = self._ask_payloads(message, exchange)
@@ -385,7 +385,7 @@ class SlackBot:
         team = str(context.team_id or event.get("team") or "")
         user = str(event.get("user") or "")
         message = from_event(event, team, user, context.bot_user_id)
-        place = place_of(message, str(event.get("ts") or "") or None, direct)
+        place = place_of(message)
         gate = self._gate(message, direct)
         if gate.notice:
             ephemeral(client, place, gate.notice)

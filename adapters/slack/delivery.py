@@ -26,12 +26,11 @@ UNDELIVERED = (
 
 @dataclass
 class Place:
-    """Where a reply goes: the channel, the thread it answers in (None: top level), the thread
-    that shows the status, and who asked (chat streaming in channels names its recipient)."""
+    """Where a reply goes: the channel, the thread it answers in and shows its status in (None:
+    top level, no streaming), and who asked (chat streaming in channels names its recipient)."""
 
     channel: str
     thread: str | None
-    status_thread: str | None
     user: str
     team: str
 
@@ -81,12 +80,12 @@ class ReplyDelivery:
         self._status("", None)
 
     def _status(self, status: str, loading: list[str] | None) -> None:
-        if not self.place.status_thread:
+        if not self.place.thread:
             return
         try:
             self.client.assistant_threads_setStatus(
                 channel_id=self.place.channel,
-                thread_ts=self.place.status_thread,
+                thread_ts=self.place.thread,
                 status=status,
                 loading_messages=loading,
             )
@@ -94,14 +93,14 @@ class ReplyDelivery:
             logger.warning("assistant.threads.setStatus failed: %s", _error(exc))
 
     def title(self, text: str) -> None:
-        """Names a DM thread after its first question, as Slack's agent threads show it."""
-        if not self.place.status_thread:
+        """Names a DM thread after its first question, as Slack's list of agent threads shows it."""
+        if not self.place.thread:
             return
         title = " ".join(text.split())
         title = title if len(title) <= 60 else title[:59].rstrip() + "…"
         try:
             self.client.assistant_threads_setTitle(
-                channel_id=self.place.channel, thread_ts=self.place.status_thread, title=title
+                channel_id=self.place.channel, thread_ts=self.place.thread, title=title
             )
         except SlackApiError as exc:
             logger.warning("assistant.threads.setTitle failed: %s", _error(exc))
@@ -254,13 +253,12 @@ def ephemeral(client: WebClient, place: Place, text: str) -> bool:
     return True
 
 
-def place_of(message: IncomingMessage, event_ts: str | None, direct: bool) -> Place:
-    """Thread replies stream in their thread; a DM outside threads is answered at top level."""
+def place_of(message: IncomingMessage) -> Place:
+    """Every answer to an event is a thread reply (streamed), and the status shows in that thread."""
     thread = message.thread or None
     return Place(
         channel=message.channel,
         thread=thread,
-        status_thread=thread or (event_ts if direct else None),
         user=message.user_id,
         team=message.tenant,
     )

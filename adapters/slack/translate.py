@@ -99,11 +99,7 @@ def from_command(command: Mapping[str, Any]) -> IncomingMessage:
 
 
 def thread_of(event: Mapping[str, Any]) -> str:
-    """A thread's ts; a new channel message starts the thread its answer opens (its own ts);
-    "" for a DM outside threads."""
-    thread = event.get("thread_ts")
-    if thread:
-        return str(thread)
-    if event.get("channel_type") == "im":
-        return ""
-    return str(event.get("ts") or "")
+    """A thread's ts; a new message starts the thread its answer opens, so its own ts. That holds
+    in DMs too: in Slack's agent experience each message typed in the app's Messages tab is the
+    root of a thread, and the answer (and any follow-up) belongs in it."""
+    return str(event.get("thread_ts") or event.get("ts") or "")

@@ -155,7 +155,7 @@ def test_a_group_dm_broadcast_reply_and_a_file_with_words_are_answered(
             "ts": "1699999999.000302",
         }
     )
-    mock_slack.wait_for("chat.postMessage")
+    mock_slack.wait_for("chat.stopStream", count=3)
     assert [(e.message.channel, e.message.user_id) for e in log.exchanges] == [
         ("G1", "U1"),
         ("G1", "U2"),

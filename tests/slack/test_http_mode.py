@@ -189,7 +189,7 @@ def test_thread_follow_up_needs_no_new_mention(
     assert len(log.exchanges) == 2
 
 
-def test_direct_message_is_answered_in_the_dm(
+def test_direct_message_is_answered_in_its_thread_as_slacks_agent_experience_has_it(
     slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog
 ) -> None:
     slack.event(
@@ -202,17 +202,37 @@ def test_direct_message_is_answered_in_the_dm(
             "channel": "D1",
         }
     )
-    posted = mock_slack.wait_for("chat.postMessage")[0].params
-    assert posted["channel"] == "D1"
-    assert "thread_ts" not in posted
-    assert_valid_message(posted)
-    assert not mock_slack.of("chat.startStream") and not mock_slack.of("chat.update")
-    assert log.exchanges[0].message.channel == "D1"
-    assert log.exchanges[0].message.thread == ""
-    # Outside a thread the answer is posted once; the status shows on the question meanwhile.
+    mock_slack.wait_for("chat.stopStream")
+    start = mock_slack.of("chat.startStream")[0].params
+    assert (start["channel"], start["thread_ts"]) == ("D1", "1699999999.000500")
+    assert not mock_slack.of("chat.postMessage") and not mock_slack.of("chat.update")
+    message = log.exchanges[0].message
+    assert (message.channel, message.thread) == ("D1", "1699999999.000500")
+    # A new DM conversation is titled after its question, and its status set then cleared.
+    title = mock_slack.wait_for("assistant.threads.setTitle")[0].params
+    assert (title["channel_id"], title["thread_ts"], title["title"]) == (
+        "D1",
+        "1699999999.000500",
+        QUESTION,
+    )
     set_and_cleared = mock_slack.wait_for("assistant.threads.setStatus", count=2)
     statuses = [c.params["status"] for c in set_and_cleared]
     assert statuses[0] and statuses[-1] == ""
+    # A follow-up in that thread continues the conversation, with no new title.
+    slack.event(
+        {
+            "type": "message",
+            "channel_type": "im",
+            "user": "U2",
+            "text": "And what did Yeltsin say about Poland?",
+            "ts": "1699999999.000501",
+            "thread_ts": "1699999999.000500",
+            "channel": "D1",
+        }
+    )
+    mock_slack.wait_for("chat.stopStream", count=2)
+    assert log.exchanges[1].message.thread == "1699999999.000500"
+    assert len(mock_slack.of("assistant.threads.setTitle")) == 1
 
 
 def test_an_event_delivered_four_times_is_answered_once(
