@@ -339,6 +339,8 @@ class SlackBot:
     def _on_mention(self, event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         if event.get("bot_id") or event.get("subtype") not in _ANSWERED_SUBTYPES:
             return
+        if str(event.get("channel") or "").startswith("D"):  # a DM: message.im answers it
+            return
         self._on_conversation(event, context, client, direct=False)
 
     def _on_message(self, event: dict[str, Any], context: BoltContext, client: WebClient) -> None:

@@ -233,6 +233,11 @@ def test_direct_message_is_answered_in_its_thread_as_slacks_agent_experience_has
     mock_slack.wait_for("chat.stopStream", count=2)
     assert log.exchanges[1].message.thread == "1699999999.000500"
     assert len(mock_slack.of("assistant.threads.setTitle")) == 1
+    # Should Slack also send app_mention for a mention typed in the DM, it is answered once.
+    mentioned = {"type": "app_mention", "user": "U2", "channel": "D1", "ts": "1699999999.000502"}
+    slack.event({**mentioned, "text": f"<@UBOT> {QUESTION}", "thread_ts": "1699999999.000500"})
+    time.sleep(0.5)
+    assert len(log.exchanges) == 2
 
 
 def test_an_event_delivered_four_times_is_answered_once(
