@@ -22,7 +22,7 @@ import psycopg
 
 from bot.messages import Citation, Exchange, IncomingMessage, Reply, RetrievedPassage, Trace
 from bot.storage import ExchangeFilter, Redactor, SqlConversationLog
-from bot.storage.chain import content_hash, link_hash
+from bot.storage.chain import Sealer, content_hash
 from bot.storage.engine import make_engine
 from bot.storage.models import GENESIS_HASH, ChainHead, Conversation, ExchangeRow
 
@@ -99,7 +99,8 @@ def seed(log: SqlConversationLog, total: int, tenants: list[str]) -> None:
                 prev_hash=prev, content_hash="", row_hash="",
             )  # fmt: skip
             row.content_hash = content_hash(row)
-            row.row_hash = link_hash(tenant, seq, prev, row.content_hash)
+            row.row_hash = log.sealer.link(tenant, seq, prev, row.content_hash)
+            log.sealer.seal_row(row)
             heads[tenant] = (seq, row.row_hash)
             batch.append(row.model_dump(exclude={"erased_at"}))
             if len(batch) == 5000:
@@ -114,7 +115,7 @@ def seed(log: SqlConversationLog, total: int, tenants: list[str]) -> None:
 
 
 def bench(name: str, url: str, spool: Path, rows: int) -> None:
-    log = SqlConversationLog(make_engine(url), spool, Redactor())
+    log = SqlConversationLog(make_engine(url), spool, Redactor(), sealer=Sealer(b"benchmark key"))
     log.start()
     log.record(sample(0, "guild-x"))  # warm-up: creates the tenant's chain and conversation
     counter = iter(range(1, 10_000))
