@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, BoltResponse
+from slack_bolt import Ack, App, BoltContext, BoltResponse, SetSuggestedPrompts
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import RetryHandler
@@ -362,20 +362,21 @@ class SlackBot:
             self._on_conversation(event, context, client, direct=False)
 
     def _on_home_opened(
-        self, event: dict[str, Any], context: BoltContext, client: WebClient
+        self,
+        event: dict[str, Any],
+        context: BoltContext,
+        set_suggested_prompts: SetSuggestedPrompts | None = None,
     ) -> None:
-        """Opening the app's Messages tab (Slack's agent experience) shows suggested prompts."""
-        if event.get("tab") != "messages" or not event.get("channel"):
+        """Opening the app's Messages tab (Slack's agent experience) shows suggested prompts.
+        Bolt hands over `set_suggested_prompts` for exactly this event, bound to the DM and with
+        no thread_ts (which the agent experience would silently ignore)."""
+        if event.get("tab") != "messages" or set_suggested_prompts is None:
             return
         team = str(context.team_id or "")
         if self.moderation.is_banned("slack", team, str(event.get("user") or "")):
             return
         try:
-            client.assistant_threads_setSuggestedPrompts(
-                channel_id=str(event["channel"]),
-                title="Ask me about my essay",
-                prompts=self.prompts,
-            )
+            set_suggested_prompts(prompts=list(self.prompts), title="Ask me about my essay")
         except SlackApiError as exc:
             logger.warning(
                 "assistant.threads.setSuggestedPrompts failed: %s", exc.response.get("error")
