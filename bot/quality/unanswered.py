@@ -155,7 +155,7 @@ def group_record(number: int, group: QuestionGroup) -> dict[str, object]:
 
 UNANSWERED_KINDS = (ReplyKind.OUT_OF_SCOPE.value, ReplyKind.NOT_DIRECT.value)
 # Enough for months of a busy server; grouping n questions costs an n x n similarity matrix.
-MAX_QUESTIONS = 3000
+MAX_QUESTIONS = 2000
 _PAGE = 500
 
 
@@ -187,17 +187,34 @@ def unanswered_questions(
 
 
 class LazyEncoder:
-    """The bundled sentence encoder, loaded on first use (about a second) rather than when the
-    dashboard starts, which most sessions never need it for."""
+    """The bundled sentence encoder, loaded on first use rather than when the dashboard starts
+    (most sessions never need it), remembering each text's vector so that reloading the
+    Unanswered page embeds only questions it has not seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, load: Callable[[], Embed] | None = None, remember: int = 20_000) -> None:
+        self._load = load or _bundled_encoder
         self._embed: Embed | None = None
+        self._known: dict[str, np.ndarray] = {}
+        self._remember = remember
         self._lock = threading.Lock()
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         with self._lock:
             if self._embed is None:
-                from bot.understanding.encoder import MiniLMEncoder
+                self._embed = self._load()
+            new = [text for text in dict.fromkeys(texts) if text not in self._known]
+            if new:
+                for text, row in zip(new, np.asarray(self._embed(new)), strict=True):
+                    self._known[text] = row
+            if not texts:
+                return np.zeros((0, 0), dtype=np.float32)
+            rows = np.stack([self._known[text] for text in texts])
+            while len(self._known) > self._remember:  # the oldest go first: dicts keep order
+                del self._known[next(iter(self._known))]
+            return rows
 
-                self._embed = MiniLMEncoder().embed
-        return self._embed(texts)
+
+def _bundled_encoder() -> Embed:
+    from bot.understanding.encoder import MiniLMEncoder
+
+    return MiniLMEncoder().embed

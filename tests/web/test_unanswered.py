@@ -9,7 +9,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from bot.quality.unanswered import DEFAULT_THRESHOLD, Asked, group_questions, normalise
+from bot.quality.unanswered import (
+    DEFAULT_THRESHOLD,
+    Asked,
+    Embed,
+    LazyEncoder,
+    group_questions,
+    normalise,
+)
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 # Each topic is one axis; a question's vector is the sum of its topics' axes (then normalised).
@@ -102,3 +109,28 @@ def test_the_bundled_encoder_separates_topics_at_the_default_threshold() -> None
     assert sorted(sorted(a.text for a in g.examples) for g in groups) == sorted(
         sorted(topic) for topic in topics
     )
+
+
+def test_the_lazy_encoder_loads_once_and_embeds_each_text_once() -> None:
+    loads: list[int] = []
+    batches: list[list[str]] = []
+
+    def load() -> Embed:
+        loads.append(1)
+
+        def embed(texts: Sequence[str]) -> np.ndarray:
+            batches.append(list(texts))
+            return fake_embed(texts)
+
+        return embed
+
+    encoder = LazyEncoder(load, remember=3)
+    assert loads == []  # nothing happens until the first question
+    first = encoder(["pizza", "age", "pizza"])
+    assert loads == [1] and batches == [["pizza", "age"]]
+    np.testing.assert_array_equal(first[0], first[2])
+    encoder(["age", "weather", "cup", "old"])  # more than it remembers: still answered whole
+    assert batches[1] == ["weather", "cup", "old"]
+    encoder(["age"])  # forgotten (oldest first), so embedded again
+    assert loads == [1] and batches[2] == ["age"]
+    assert encoder([]).shape[0] == 0
