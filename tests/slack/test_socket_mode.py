@@ -67,3 +67,43 @@ def test_socket_mode_answers_a_mention_once(
     assert len(mock_slack.of("chat.stopStream")) == 1
     assert len(log.exchanges) == 1
     assert log.exchanges[0].message.tenant == TEAM_ID
+
+
+def test_socket_mode_ask_is_answered_in_the_ack_payload(
+    core: DialogueCore, moderation: FakeModeration, mock_slack: MockSlack, log: MemoryLog
+) -> None:
+    settings = load_slack_settings(
+        bot_token=BOT_TOKEN, app_token=APP_TOKEN, api_base_url=mock_slack.base_url
+    )
+    token, _, app_token = settings.credentials()
+    assert app_token is not None
+    bot = SlackBot(core, settings, moderation, web_client(settings, token))
+    handler = SocketModeHandler(bot.app, app_token, web_client=bot.app.client)
+    handler.connect()  # type: ignore[no-untyped-call]
+    command = {
+        "token": "legacy",
+        "team_id": TEAM_ID,
+        "channel_id": "C1",
+        "channel_name": "general",
+        "user_id": "U1",
+        "user_name": "alice",
+        "command": "/ask",
+        "text": "What is the capital of Peru?",
+        "response_url": mock_slack.response_url("cmd-U1"),
+        "trigger_id": "1.2.3",
+    }
+    envelope = {
+        "envelope_id": "env-ask",
+        "type": "slash_commands",
+        "accepts_response_payload": True,
+        "payload": command,
+    }
+    try:
+        ack = mock_slack.send_envelope(envelope)
+    finally:
+        handler.close()  # type: ignore[no-untyped-call]
+        bot.close()
+
+    assert ack["payload"]["response_type"] == "ephemeral"  # a refusal: only the asker sees it
+    assert log.exchanges[0].reply.kind == "out_of_scope"
+    assert not mock_slack.of("response_url:cmd-U1")
