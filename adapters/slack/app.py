@@ -415,10 +415,10 @@ class SlackBot:
             delivery.thinking()
             if direct and not event.get("thread_ts"):
                 delivery.title(message.text)
-            names = {
-                uid: self._user_name(client, uid)
+            names = {  # people Slack could not name are left out of the text, not shown as ids
+                uid: name
                 for uid in mentioned_users(raw)
-                if uid != context.bot_user_id
+                if uid != context.bot_user_id and (name := self._user_name(client, uid)) != uid
             }
             return message.model_copy(
                 update={

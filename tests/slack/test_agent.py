@@ -297,7 +297,9 @@ def test_without_users_read_the_id_stands_in_and_is_not_asked_for_again(
     mock_slack.refuse("users.info", "missing_scope")  # the least-data manifest
     slack.event(mention(QUESTION, ts="1699999999.000700"))
     mock_slack.wait_for("chat.stopStream")
-    slack.event(mention("And what did Yeltsin say about Poland?", ts="1699999999.000701"))
+    slack.event(mention("<@U7> what did Yeltsin say about Poland?", ts="1699999999.000701"))
     mock_slack.wait_for("chat.stopStream", count=2)
     assert [e.message.user_name for e in log.exchanges] == ["U1", "U1"]
-    assert len(mock_slack.of("users.info")) == 1
+    assert [c.params["user"] for c in mock_slack.of("users.info")] == ["U1", "U7"]
+    # A person Slack would not name is left out of the question rather than shown as an id.
+    assert log.exchanges[1].message.text == "what did Yeltsin say about Poland?"
