@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -155,12 +156,16 @@ class BenchReport(BaseModel):
 
 
 class _FirstToken:
-    """Wraps the generator to force fixed-length output and note when the first token appears."""
+    """Wraps the generator to force fixed-length output, note when the first token appears, and
+    know whether a generation is still running (the core gives up waiting at its deadline, but
+    the model thread finishes its step; the raw baseline must not share the context with it)."""
 
     def __init__(self, inner: LlamaGenerator) -> None:
         self.inner = inner
         self.model_id = inner.model_id
         self.first_token_at: float | None = None
+        self._running = 0
+        self._idle = threading.Condition()
 
     def generate(self, request: GenerationRequest, on_token: TokenSink | None = None) -> Generation:
         self.first_token_at = None
@@ -171,7 +176,18 @@ class _FirstToken:
             if on_token:
                 on_token(piece)
 
-        return self.inner.generate(replace(request, fixed_length=True), note)
+        with self._idle:
+            self._running += 1
+        try:
+            return self.inner.generate(replace(request, fixed_length=True), note)
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._running == 0)
 
 
 @dataclass
@@ -233,6 +249,7 @@ class Bench:
         self._turns = 0
 
     def close(self) -> None:
+        self.timer.wait_idle()
         self.log.close()
 
     def turn(self, text: str, conversation: str | None = None, cold: bool = True) -> _Run:
@@ -240,6 +257,7 @@ class Bench:
         if conversation is None:
             self._turns += 1
             conversation = f"bench-{self._turns}"
+        self.timer.wait_idle()
         if cold:
             self.llama.reset()
         first_visible: list[float] = []
@@ -262,6 +280,7 @@ class Bench:
 
     def raw(self, prompt: str) -> tuple[float, float, int]:
         """The same prompt straight into llama-cpp-python, from a cold cache."""
+        self.timer.wait_idle()
         self.llama.reset()
         started = time.perf_counter()
         ttft = 0.0
@@ -381,8 +400,10 @@ class Bench:
             queue.close()
             return list(results), wall
 
+        self.timer.wait_idle()
         self.llama.reset()
         results, wall = asyncio.run(crowd())
+        self.timer.wait_idle()
         done = [r for r in results if isinstance(r, tuple)]
         exchanges = [e for _, _, e in done]
         limit_ms = (self.settings.generation_deadline_s + 2.0) * 1000
