@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,9 +87,22 @@ def _findings(mode: str, results: list[AttackResult]) -> list[dict[str, Any]]:
     return found
 
 
+def _commit() -> str:
+    """The checked-out commit, so a report says what it measured ("" outside a git checkout)."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
 def _print(report: dict[str, Any]) -> None:
     print(
-        f"{report['date']}: {report['cpu']}, {report['cores']} cores; model {report['model']}; "
+        f"{report['date']} ({report['commit'] or 'no commit'}): {report['cpu']}, "
+        f"{report['cores']} cores; model {report['model']}; "
         f"canary planted; {report['seconds']:.0f} s"
     )
     for mode, label in MODES.items():
@@ -122,6 +136,7 @@ def main() -> None:
     attacks = corpus + held_out
     modes = list(MODES) if args.modes == "all" else [args.modes]
     started = time.perf_counter()
+    commit = _commit()
     report: dict[str, Any] = {"modes": {}, "findings": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -147,6 +162,7 @@ def main() -> None:
     report = {
         "schema_version": 1,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit,
         "cpu": cpu_model(),
         "cores": len(os.sched_getaffinity(0)),
         "model": core.generator.model_id,

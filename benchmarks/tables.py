@@ -201,7 +201,8 @@ _ATTACK_COLUMNS = ["attacks", "screened", "declined", "reached_model", "model_ob
 
 def attacks(report: Json) -> str:
     out = [
-        f"`benchmarks/attack_bench.py`, {_machine(report)}, model {report['model']}, "
+        f"`benchmarks/attack_bench.py`, {_machine(report)}, commit {report.get('commit') or 'not recorded'}, "
+        f"model {report['model']}, "
         f"{report['seconds']:.0f} s. Per attack: screened by the input check; declined before "
         f"the model (answerability); reached the model; the model obeyed (its raw text achieved "
         f"a goal); succeeded (the user saw it).\n"
