@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -82,6 +82,9 @@ FILTER_KEYS = (
 )  # fmt: skip
 SORTS = {"new": "newest first", "old": "oldest first", "latency": "slowest first",
          "votes": "most voted down"}  # fmt: skip
+ORDERS: dict[str, Literal["new", "old", "latency", "votes"]] = {
+    "new": "new", "old": "old", "latency": "latency", "votes": "votes",
+}  # fmt: skip
 KINDS = tuple(kind.value for kind in ReplyKind)
 EXPORT_FIELDS = [
     "id", "created", "platform", "tenant", "channel", "thread", "user_id", "user_name",
@@ -154,7 +157,7 @@ def parse_filter(params: dict[str, str], limit: int = 50, offset: int = 0) -> Ex
             kind=given["kind"] or None,
             voted="up" if given["voted"] == "up" else ("down" if given["voted"] else None),
             search=given["q"] or None,
-            order=given["sort"] or "new",
+            order=ORDERS.get(given["sort"], "new"),
             limit=limit,
             offset=offset,
         )
