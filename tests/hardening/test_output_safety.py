@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from adapters.discord.formatting import MESSAGE_LIMIT, render_reply, split_message
 from adapters.links import strip_tracking
-from adapters.slack.render import reply_messages
+from adapters.slack.render import asked_block, reply_messages
 from bot.messages import Citation, Reply
 from tests.hardening.tally import TALLY
 
@@ -61,14 +61,14 @@ def _discord_problems(message: str) -> list[str]:
     return problems
 
 
-def _slack_texts(messages: list[dict[str, Any]]) -> list[str]:
-    texts = [m["text"] for m in messages]
-    for message in messages:
-        for block in message["blocks"]:
-            if "text" in block:
-                texts.append(block["text"]["text"])
-            texts += [element["text"] for element in block.get("elements", [])]
-    return texts
+def _slack_texts(value: Any) -> list[str]:
+    """Every string Slack would show: each `text` at any depth of the messages and blocks."""
+    if isinstance(value, list):
+        return [text for item in value for text in _slack_texts(item)]
+    if not isinstance(value, dict):
+        return []
+    texts = [value["text"]] if isinstance(value.get("text"), str) else []
+    return texts + [text for item in value.values() for text in _slack_texts(item)]
 
 
 def _check_discord(reply: Reply) -> None:
@@ -88,7 +88,7 @@ def _check_discord(reply: Reply) -> None:
 
 
 def _check_slack(reply: Reply) -> None:
-    messages = reply_messages(reply, asked="someone asked: " + reply.text, block_id="b")
+    messages = reply_messages(reply, asked=asked_block("someone", reply.text), exchange_id="b")
     for text in _slack_texts(messages):
         assert "<" not in text and ">" not in text, text  # no <!channel>, <@U1>, <url|label>
         assert not re.search(r"@(here|channel|everyone)\b", text, re.IGNORECASE), text
