@@ -117,6 +117,12 @@ def place_of(channel: Any, guild_id: int | None) -> Place:
     return Place(tenant, str(channel.id), None, guild_id, channel.id)
 
 
+def permalink(guild_id: int | None, message: Any) -> str:
+    """The message's jump link, built from where it was asked: an interaction's follow-up does
+    not know its server, so its own `jump_url` would point into DMs."""
+    return f"https://discord.com/channels/{guild_id or '@me'}/{message.channel.id}/{message.id}"
+
+
 def build_intents() -> discord.Intents:
     """Guild and DM messages, with content (privileged) so that thread follow-ups need no mention."""
     intents = discord.Intents.none()
@@ -326,7 +332,7 @@ class PersonaBot(commands.Bot):
         if canned is not None and canned.quiet:
             return
         async with message.channel.typing():
-            await self._deliver(incoming, stream, canned)
+            await self._deliver(incoming, place, stream, canned)
         if isinstance(message.channel, discord.Thread):
             self.answered_threads.put(message.channel.id, True)
 
@@ -463,6 +469,7 @@ class PersonaBot(commands.Bot):
     async def _deliver(
         self,
         incoming: IncomingMessage,
+        place: Place,
         stream: StreamedReply,
         canned: Canned | None,
     ) -> Exchange:
@@ -492,7 +499,7 @@ class PersonaBot(commands.Bot):
             self.moderation.record_delivery,
             exchange.id,
             str(first.id) if first is not None else None,
-            first.jump_url if first is not None else None,
+            permalink(place.guild_id, first) if first is not None else None,
             not detail and first is not None,
             detail,
         )
@@ -500,7 +507,9 @@ class PersonaBot(commands.Bot):
 
     # -- feedback ----------------------------------------------------------------------------------
 
-    async def on_vote(self, interaction: discord.Interaction, exchange_id: str, value: int) -> None:
+    async def record_vote(
+        self, interaction: discord.Interaction, exchange_id: str, value: int
+    ) -> None:
         """One vote per person per reply, changeable; only the voter sees the confirmation."""
         voter = f"{PLATFORM}:{interaction.user.id}"
         recorded = await asyncio.to_thread(self.moderation.vote, exchange_id, voter, value)
@@ -598,7 +607,7 @@ class PersonaBot(commands.Bot):
         stream = StreamedReply(
             post, interval=self.settings.edit_interval_seconds, prefix=f"> {quoted}\n\n"
         )
-        await self._deliver(incoming, stream, None)
+        await self._deliver(incoming, place, stream, None)
 
     async def about(self, interaction: discord.Interaction) -> None:
         meta = self.core.knowledge.metadata

@@ -20,7 +20,7 @@ VALUES = {"up": 1, "down": -1}
 
 
 class VoteHandler(Protocol):
-    async def on_vote(
+    async def record_vote(
         self, interaction: discord.Interaction, exchange_id: str, value: int
     ) -> None: ...
 
@@ -73,7 +73,7 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=_TEMPL
 
     async def callback(self, interaction: discord.Interaction) -> None:
         handler: VoteHandler = interaction.client  # type: ignore[assignment]
-        await handler.on_vote(interaction, self.exchange_id, self.value)
+        await handler.record_vote(interaction, self.exchange_id, self.value)
 
 
 def feedback_view(exchange_id: str, thread: str) -> discord.ui.View:

@@ -134,7 +134,7 @@ async def test_an_unreachable_gateway_is_one_line_and_exit_2(
 ) -> None:
     closed = f"ws://127.0.0.1:{_free_port()}/"
     process = await _launch(fake, tmp_path / "data", closed, 0, PERSONABOT_LOG_LEVEL="WARNING")
-    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    _, stderr = await asyncio.wait_for(process.communicate(), 180)
     assert process.returncode == 2
     assert fake.calls("GET", "/users/@me"), "REST was reached"
     assert stderr.decode().strip().splitlines() == [
@@ -149,12 +149,12 @@ async def test_sigterm_during_an_answer_delivers_it_closes_cleanly_and_flushes_t
     data = tmp_path / "data"
     process = await _launch(fake, data, fake.gateway_url, 2.0)
     try:
-        await until(lambda: any(f["op"] == IDENTIFY for f in fake.received), timeout=60)
+        await until(lambda: any(f["op"] == IDENTIFY for f in fake.received), timeout=180)
         await asyncio.sleep(0.5)  # READY and GUILD_CREATE are read
         await fake.dispatch("MESSAGE_CREATE", fake.user_message(QUESTION, mention_bot=True))
-        await until(lambda: fake.calls("POST", rf"/channels/{GENERAL}/typing"))
-        process.send_signal(signal.SIGTERM)  # the model is still writing
-        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+        await until(lambda: fake.calls("POST", rf"/channels/{GENERAL}/typing"), timeout=60)
+        process.send_signal(signal.SIGTERM)  # the turn is still in progress
+        _, stderr = await asyncio.wait_for(process.communicate(), 120)
     finally:
         if process.returncode is None:
             process.kill()

@@ -11,8 +11,8 @@ from typing import Any
 from adapters.discord.formatting import render_reply, render_text
 from bot.core import DialogueCore, TextSink
 from bot.messages import Exchange, IncomingMessage
-from tests.discord.conftest import BotFactory
-from tests.discord.fake_discord import GENERAL, FakeDiscord, answered, until
+from tests.discord.conftest import BotFactory, FakeModerationStore
+from tests.discord.fake_discord import GENERAL, GUILD_ID, FakeDiscord, answered, until
 
 QUESTION = "Why do emerging democracies want to join NATO?"
 DIRECT = "Emerging democracies wanted to join NATO for security."
@@ -79,7 +79,7 @@ async def test_the_direct_answer_is_posted_at_once_then_edited_no_faster_than_th
 
 
 async def test_ask_streams_through_its_follow_up_message(
-    fake: FakeDiscord, start_bot: BotFactory, core: DialogueCore
+    fake: FakeDiscord, start_bot: BotFactory, core: DialogueCore, moderation: FakeModerationStore
 ) -> None:
     queue = PacedQueue(core, [DIRECT, *MORE], pause=0.15)
     await start_bot(queue=queue, edit_interval_seconds=INTERVAL)
@@ -97,6 +97,9 @@ async def test_ask_streams_through_its_follow_up_message(
     assert all(gap >= INTERVAL * 0.95 for gap in _gaps([follow_ups[0].at] + [e.at for e in edits]))
     assert final["content"] == quoted + render_reply(queue.exchanges[0].reply)
     assert queue.exchanges[0].message.text == QUESTION + " see"  # the link is not a word
+    [(_, message_id, link, delivered, _)] = moderation.deliveries
+    assert (message_id, delivered) == (final["id"], True)
+    assert link == f"https://discord.com/channels/{GUILD_ID}/{GENERAL}/{final['id']}"
 
 
 async def test_a_long_stream_continues_in_new_messages_without_breaking_a_citation(
