@@ -30,6 +30,7 @@ from tests.discord.fake_discord import BOT_ID, GENERAL, FakeDiscord, until
 from tests.fakes import MemoryLog, ScriptedGenerator
 from tests.hardening.injection import public_texts
 from tests.hardening.markers import hostile_generator, smuggled
+from tests.hardening.slack_answers import finished_answers
 from tests.hardening.tally import TALLY
 from tests.slack.conftest import SIGNING_SECRET, SlackHarness
 from tests.slack.mock_slack import MockSlack
@@ -100,9 +101,9 @@ def test_slack_translation_takes_any_text_and_any_event_shape(
 
 
 def _wait_idle(mock: MockSlack, before: int, timeout: float = 10.0) -> None:
-    """Until the worker pool has posted the final answer (an update or a post) for an event."""
+    """Until the worker pool has finished the answer (a stream stopped or an edit) for an event."""
     deadline = time.monotonic() + timeout
-    while len(mock.of("chat.update")) + len(mock.of("chat.postMessage")) < before + 2:
+    while finished_answers(mock) < before + 1:
         assert time.monotonic() < deadline, mock.summary()
         time.sleep(0.01)
 
@@ -120,7 +121,7 @@ def test_slack_signed_mentions_with_any_text_are_answered_without_errors(
     TALLY.fuzz_cases += 1
     slack_bot.limiter = _Unlimited()
     caplog.set_level(logging.ERROR)
-    before = len(mock_slack.of("chat.update")) + len(mock_slack.of("chat.postMessage"))
+    before = finished_answers(mock_slack)
     event = {
         "type": "app_mention",
         "user": "U1",
