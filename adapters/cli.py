@@ -19,7 +19,15 @@ from bot.core import DialogueCore
 from bot.errors import PersonabotError
 from bot.factory import build_core
 from bot.messages import IncomingMessage, Reply
-from bot.quality.evaluation import judge, load_cases, report
+from bot.quality.evaluation import (
+    conversation_report,
+    is_multi_turn,
+    judge,
+    judge_turn,
+    load_cases,
+    load_conversations,
+    report,
+)
 from bot.settings import Settings, first_use_notice, load_settings
 from bot.storage import open_log
 
@@ -217,6 +225,9 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
     """Score the persona on an eval file: recall@3, facts, refusals, injections, identity, latency."""
+    if is_multi_turn(file):
+        _evaluate_conversations(file, as_json)
+        return
     cases = load_cases(file)
     core = open_core()
     secrets = [core.canned("system")]
@@ -243,6 +254,34 @@ def evaluate(
     table.add_row("latency p95", f"{scores.latency_p95_ms:.0f} ms")
     console.print(table)
     failed = [r.id for r in scores.results if not r.passed]
+    if failed:
+        console.print(f"failed: {', '.join(failed)}", style="yellow")
+
+
+def _evaluate_conversations(file: Path, as_json: bool) -> None:
+    """Each conversation goes through the core as one user in one channel, turn after turn."""
+    conversations = load_conversations(file)
+    core = open_core()
+    results = []
+    for conversation in conversations:
+        for number, turn in enumerate(conversation.turns, 1):
+            message = IncomingMessage(
+                text=turn.user, channel=f"eval-{conversation.id}", user_id="eval-user"
+            )
+            results.append(judge_turn(conversation.id, number, turn, core.handle(message)))
+    scores = conversation_report(results)
+    if as_json:
+        print(scores.model_dump_json(indent=2))
+        return
+    table = Table(title=f"personabot eval: {file.name} ({scores.conversations} conversations)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("turns passed", f"{scores.turns_passed} / {scores.turns}")
+    table.add_row("turn accuracy", f"{scores.turn_accuracy:.2f}")
+    table.add_row("latency p50", f"{scores.latency_p50_ms:.0f} ms")
+    table.add_row("latency p95", f"{scores.latency_p95_ms:.0f} ms")
+    console.print(table)
+    failed = [f"{r.id}#{r.turn}" for r in scores.results if not r.passed]
     if failed:
         console.print(f"failed: {', '.join(failed)}", style="yellow")
 

@@ -1,4 +1,14 @@
-"""The dialogue core: one message in, one grounded, cited, logged reply out, whatever the platform."""
+"""The dialogue core: one message in, one direct, cited, checked and logged reply out.
+
+`respond` reads as the pipeline, in order:
+1. screen      size, invisible characters, injection markers, identity, greeting
+2. understand  chat typing → the essay's spelling; the conversation (from the log) → what a
+               follow-up refers to; hybrid retrieval; answerability (answer / not directly / decline)
+3. answer      the essay sentences that answer, framed by the kind of question, shown at once;
+               optionally one more sentence from the model
+4. check       every kept claim aligned to one essay sentence (numbers, names, polarity)
+5. log         the exchange with its passages, scores, prompt version and verdicts
+"""
 
 from __future__ import annotations
 
@@ -8,8 +18,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
+from bot.answering.composition import Span, question_kind, select_span
 from bot.answering.generation import Generation, GenerationRequest, Generator
 from bot.answering.grounding import check, covers, is_verbatim
 from bot.answering.prompting import Prompts
@@ -29,23 +41,25 @@ from bot.messages import (
     Verdict,
 )
 from bot.settings import Settings
-from bot.text import sentences
-from bot.understanding.answerability import ScopeDecision, ScopeGate
-from bot.understanding.memory import ConversationMemory, Turn
-from bot.understanding.retrieval import Retriever, ScoredPassage, SearchResult
-from bot.understanding.screening import IdentityQuestion, Intent, screen
+from bot.text import terms
+from bot.understanding.answerability import Answerability, AnswerabilityJudge, Outcome
+from bot.understanding.chat_text import Vocabulary, normalize_typing
+from bot.understanding.followups import Reading, read_turn
+from bot.understanding.memory import ConversationMemory, Turn, TurnSource, live_turns
+from bot.understanding.retrieval import HybridRetriever, SearchResult
+from bot.understanding.screening import IdentityQuestion, Intent, Screened, screen
 
 TextSink = Callable[[str], None]
 logger = logging.getLogger(__name__)
-_FOLLOW_UP_MAX_WORDS = 10
 _MAX_QUOTE_CHARS = 350
 # A generator stops itself at the deadline; this extra wait covers one that cannot.
 _DEADLINE_GRACE_S = 2.0
 # Below this much time left, starting the model cannot produce a sentence before the deadline.
 _MIN_GENERATION_S = 0.5
+# The model may add to the direct answer only while the whole reply stays this short.
+_MAX_WITH_MODEL_CHARS = 450
 
-# Intents answered from a template without retrieval or the model, and whether each is a refusal
-# (the identity disclosure declines to speak as the real person, so it counts as one).
+# Intents answered from a template without retrieval or the model: template, refusal, kind.
 _CANNED: dict[Intent, tuple[str, bool, ReplyKind]] = {
     Intent.EMPTY: ("empty", True, ReplyKind.EMPTY),
     Intent.TOO_LONG: ("too_long", True, ReplyKind.TOO_LONG),
@@ -71,22 +85,34 @@ _ADAPTER_KINDS: dict[str, ReplyKind] = {
 
 
 @dataclass
+class Understanding:
+    """What a question asks, read in its conversation, and what the essay holds for it."""
+
+    question: str
+    reading: Reading
+    search: SearchResult
+    span: Span
+    decision: Answerability
+    retrieval_ms: float
+
+
+@dataclass
 class _Draft:
     """What one turn has produced so far; turned into an Exchange at the end."""
 
     reply: Reply
     trace: Trace
     streamed: bool = False
-    prompt_passages: tuple[str, ...] = ()
+    options: dict[str, object] = field(default_factory=dict)
 
 
 class DialogueCore:
-    """Screens, retrieves, gates, prompts, generates, grounds, remembers and logs one turn."""
+    """One turn at a time, for every platform; the adapters only translate."""
 
     def __init__(
         self,
         knowledge: Knowledge,
-        retriever: Retriever,
+        retriever: HybridRetriever,
         generator: Generator,
         prompts: Prompts,
         settings: Settings,
@@ -99,10 +125,13 @@ class DialogueCore:
         self.prompts = prompts
         self.settings = settings
         self.log = log
-        self.scope = ScopeGate(
-            (p.text for p in knowledge.passages),
-            [knowledge.metadata.title, *knowledge.metadata.topics],
-            settings.scope_min_coverage,
+        texts = [p.text for p in knowledge.passages]
+        self.vocabulary = Vocabulary.of(texts)
+        self.judge = AnswerabilityJudge(
+            self.vocabulary,
+            frozenset(t for p in knowledge.passages for t in terms(f"{p.section} {p.text}")),
+            settings.answer_at,
+            settings.closest_at,
         )
         self._generation_pool = ThreadPoolExecutor(
             max_workers=settings.generation_workers, thread_name_prefix="generation"
@@ -110,6 +139,7 @@ class DialogueCore:
         self.memory = memory or ConversationMemory(
             settings.memory_turns, settings.memory_conversations
         )
+        self._forgotten: dict[tuple[str, str, str, str], datetime] = {}
         meta = knowledge.metadata
         self._persona = {
             "persona_name": meta.persona_name,
@@ -129,7 +159,8 @@ class DialogueCore:
         on_text: TextSink | None = None,
         deadline: float | None = None,
     ) -> Exchange:
-        """Answers one message; `on_text` receives each sentence once it has passed grounding.
+        """Answers one message. `on_text` receives the reply in pieces whose concatenation is the
+        reply's text: the direct answer first, before any model runs, then what the model adds.
 
         `deadline` (a time.monotonic() value; default: now + the generation deadline) bounds the
         model's share: a turn that waited in a queue past it is answered from the essay alone.
@@ -137,10 +168,42 @@ class DialogueCore:
         started = time.perf_counter()
         if deadline is None:
             deadline = time.monotonic() + self.settings.generation_deadline_s
+        screened, verdicts = self._screen(message)
+        if screened.intent in _CANNED:
+            draft = self._canned(screened)
+        else:
+            history = self.history(message)
+            understanding = self._understand(screened.text, history)
+            verdicts.append(
+                Verdict(
+                    check="answerability",
+                    passed=understanding.decision.outcome is Outcome.ANSWER,
+                    detail=f"{understanding.decision.outcome}: {understanding.decision.reason}",
+                )
+            )
+            draft = self._answer(understanding, verdicts, on_text, deadline)
+        if on_text and not draft.streamed:
+            on_text(draft.reply.text)
+        draft.reply.moderation = verdicts + draft.reply.moderation
+        draft.reply.timings.total_ms = (time.perf_counter() - started) * 1000
+        draft.trace.options.update(draft.options)
+        exchange = Exchange(message=message, reply=draft.reply, trace=draft.trace)
+        if screened.intent is Intent.QUESTION:
+            self.memory.remember(message.conversation_key(), _turn_of(exchange))
+        self._record(exchange)
+        return exchange
+
+    # 1. screen -------------------------------------------------------------------------------
+
+    def _screen(self, message: IncomingMessage) -> tuple[Screened, list[Verdict]]:
         screened = screen(message.text, self.settings.max_input_chars)
         verdicts = [
             Verdict(
-                check="input", passed=screened.intent is Intent.QUESTION, detail=screened.intent
+                check="input",
+                passed=screened.intent is Intent.QUESTION,
+                detail=f"{screened.intent}: {screened.detail}"
+                if screened.detail
+                else screened.intent,
             ),
             Verdict(
                 check="invisible_characters",
@@ -148,42 +211,232 @@ class DialogueCore:
                 detail=f"{screened.stripped_chars} removed",
             ),
         ]
-        if screened.detail:
-            verdicts[0].detail = f"{screened.intent}: {screened.detail}"
+        return screened, verdicts
+
+    def _canned(self, screened: Screened) -> _Draft:
+        template, refused, kind = _CANNED[screened.intent]
+        if screened.identity is not None:
+            template = _IDENTITY_TEMPLATES[screened.identity]
+        return _Draft(Reply(text=self._render(template), refused=refused, kind=kind), self._trace())
+
+    # 2. understand ---------------------------------------------------------------------------
+
+    def history(self, message: IncomingMessage) -> list[Turn]:
+        """The conversation's live turns: from the log when it can answer, else the cache."""
         key = message.conversation_key()
-        if screened.intent in _CANNED:
-            template, refused, kind = _CANNED[screened.intent]
-            if screened.identity is not None:
-                template = _IDENTITY_TEMPLATES[screened.identity]
-            draft = _Draft(
-                Reply(text=self._render(template), refused=refused, kind=kind), self._trace()
-            )
+        turns: list[Turn] | None = None
+        if isinstance(self.log, TurnSource):
+            try:
+                turns = self.log.recent_turns(key, self.settings.memory_turns)
+            except Exception as exc:  # the cache answers while the database cannot
+                logger.warning("conversation history unavailable from the log: %s", exc)
+        if turns is None:
+            turns = self.memory.history(key)
+        idle = timedelta(minutes=self.settings.conversation_idle_minutes)
+        return live_turns(turns, _aware(message.received_at), idle, self._forgotten.get(key))
+
+    def _understand(self, text: str, history: Sequence[Turn]) -> Understanding:
+        started = time.perf_counter()
+        question = normalize_typing(text, self.vocabulary) or text
+        earlier = [turn.read_as or turn.question for turn in history]
+        reading = read_turn(question, earlier)
+        last = history[-1] if history and reading.follow_up else None
+        search = self.retriever.search(
+            question,
+            [reading.context] if reading.context else [],
+            k=self.settings.max_citations + 2,
+            shown=frozenset(last.span) if last else frozenset(),
+        )
+        located = self._locate(last.span[-1]) if last and last.span and reading.moves_on else None
+        if not search.sentences:
+            span = Span(())
         else:
-            draft = self._answer(
-                screened.text, self.memory.history(key), verdicts, on_text, deadline
+            span = select_span(
+                question, search, self.retriever, self.retriever.encoder.embed, located
             )
-        if on_text and not draft.streamed:
-            on_text(draft.reply.text)
-        draft.reply.moderation = verdicts + draft.reply.moderation
-        draft.reply.timings.total_ms = (time.perf_counter() - started) * 1000
-        if screened.intent is Intent.QUESTION:
-            turn = Turn(
-                screened.text,
-                draft.reply.text,
-                tuple(draft.reply.citations),
-                draft.prompt_passages,
+        if located is not None and span.parts:
+            decision = Answerability(Outcome.ANSWER, "continues the essay", 1.0)
+        elif span.parts:
+            decision = self.judge.decide(question, search, span.text)
+        else:
+            decision = Answerability(Outcome.DECLINE, "nothing retrieved", 0.0)
+        retrieval_ms = (time.perf_counter() - started) * 1000
+        return Understanding(question, reading, search, span, decision, retrieval_ms)
+
+    def _locate(self, where: tuple[str, int]) -> tuple[Passage, int] | None:
+        passage = self.knowledge.by_id.get(where[0])
+        return (passage, where[1]) if passage is not None else None
+
+    # 3. answer and 4. check ------------------------------------------------------------------
+
+    def _answer(
+        self,
+        understanding: Understanding,
+        verdicts: list[Verdict],
+        on_text: TextSink | None,
+        deadline: float,
+    ) -> _Draft:
+        search, span, decision = understanding.search, understanding.span, understanding.decision
+        options: dict[str, object] = {"read_as": understanding.reading.read_as}
+        if decision.outcome is Outcome.DECLINE:
+            reply = Reply(text=self._render("refusal"), refused=True, kind=ReplyKind.OUT_OF_SCOPE)
+            reply.timings.retrieval_ms = understanding.retrieval_ms
+            return _Draft(reply, self._trace(search), options=options)
+        if decision.outcome is Outcome.NOT_DIRECT:
+            closest = search.sentences[0]
+            reply = Reply(
+                text=self._render("not_direct", quote=_clip(closest.text)),
+                refused=True,
+                kind=ReplyKind.NOT_DIRECT,
+                grounded=is_verbatim(_clip(closest.text).removesuffix("…"), [closest.passage.text]),
+                citations=self._citations(search, [closest.passage], closest.text),
             )
-            self.memory.remember(key, turn)
-        exchange = Exchange(message=message, reply=draft.reply, trace=draft.trace)
-        self._record(exchange)
-        return exchange
+            reply.timings.retrieval_ms = understanding.retrieval_ms
+            return _Draft(reply, self._trace(search), options=options)
+
+        direct = self._render(f"answer_{question_kind(understanding.question)}", answer=span.text)
+        if on_text:
+            on_text(direct)
+        options["span"] = [[passage.id, index] for passage, index, _ in span.parts]
+        options["prompt_passages"] = [p.id for p in span.passages]
+        generation, added = self._model_addition(understanding, direct, verdicts, deadline)
+        text = f"{direct} {added}" if added else direct
+        if on_text and added:
+            on_text(f" {added}")
+        fragments = [f.strip(" …") for f in span.text.split("…") if f.strip(" …")]
+        verbatim = all(is_verbatim(f, [p.text for p in span.passages]) for f in fragments)
+        verdicts.append(
+            Verdict(
+                check="grounding",
+                passed=verbatim,
+                detail=f"essay sentences {len(span.parts)} {'verbatim' if verbatim else 'NOT verbatim'}; "
+                f"model sentences kept {1 if added else 0}",
+            )
+        )
+        reply = Reply(
+            text=text,
+            citations=self._citations(search, span.passages, span.text),
+            refused=False,
+            grounded=verbatim,
+            kind=ReplyKind.ANSWER,
+            model_sentences=1 if added else 0,
+            timings=Timings(
+                retrieval_ms=understanding.retrieval_ms,
+                ttft_ms=generation.ttft_ms if generation else 0.0,
+                generation_ms=generation.total_ms if generation else 0.0,
+            ),
+            tokens=TokenCounts(
+                prompt=generation.prompt_tokens if generation else 0,
+                completion=generation.completion_tokens if generation else 0,
+            ),
+        )
+        trace = self._trace(search, generation.prompt if generation else "")
+        if generation:
+            trace.options = dict(generation.options)
+        return _Draft(reply, trace, streamed=bool(on_text), options=options)
+
+    def _model_addition(
+        self, understanding: Understanding, direct: str, verdicts: list[Verdict], deadline: float
+    ) -> tuple[Generation | None, str]:
+        """One sentence the model may add after the direct answer, kept only when one essay
+        sentence states it (its numbers, names and polarity included)."""
+        if not self.settings.model_adds:
+            return None, ""
+        passages = understanding.span.passages
+        system = self._render("system")
+        user = self._render(
+            "answer",
+            passages="\n".join(
+                self.prompts.render("passage", number=n, section=p.section, text=p.text)
+                for n, p in enumerate(passages, 1)
+            ),
+            question=understanding.question,
+            answer=understanding.span.text,
+        )
+        request = GenerationRequest(
+            system=system,
+            user=user,
+            max_tokens=self.settings.max_tokens,
+            temperature=self.settings.temperature,
+            deadline_s=deadline - time.monotonic(),
+        )
+        try:
+            if (request.deadline_s or 0.0) < _MIN_GENERATION_S:
+                raise TimeoutError("waited past the deadline before the model was free")
+            generation = self._generate(request)
+        except (GeneratorUnavailableError, GenerationError, TimeoutError) as exc:
+            verdicts.append(Verdict(check="generation", passed=False, detail=_describe(exc)))
+            return None, ""
+        grounding = check(generation.text, [p.text for p in passages], understanding.question)
+        for sentence in grounding.kept:
+            if not covers(direct, sentence) and len(direct) + len(sentence) < _MAX_WITH_MODEL_CHARS:
+                return generation, sentence
+        return generation, ""
+
+    def _generate(self, request: GenerationRequest) -> Generation:
+        """Runs the generator under the deadline; a generator that hangs costs this turn, not the bot."""
+        future = self._generation_pool.submit(
+            contextvars.copy_context().run, self.generator.generate, request, None
+        )
+        try:
+            return future.result(timeout=(request.deadline_s or 0.0) + _DEADLINE_GRACE_S)
+        except FutureTimeout:
+            raise TimeoutError(f"no reply within {request.deadline_s:.1f} s") from None
+
+    def _citations(
+        self, search: SearchResult, shown: Sequence[Passage], said: str
+    ) -> list[Citation]:
+        """The passages the answer quotes first, then the rest by relevance; each citation's
+        quote is what the answer took from it, or its best-matching sentence."""
+        ordered = list(shown) + [s.passage for s in search.passages if s.passage not in shown]
+        best: dict[str, str] = {}
+        for sentence in search.sentences:
+            best.setdefault(sentence.passage.id, sentence.text)
+        citations = []
+        for passage in ordered[: self.settings.max_citations]:
+            taken = [f.strip(" …") for f in said.split("…") if f.strip(" …")]
+            quoted = [f for f in taken if is_verbatim(f, [passage.text])]
+            quote = _clip(" … ".join(quoted) if quoted else best.get(passage.id, passage.text))
+            citations.append(
+                Citation(
+                    passage_id=passage.id,
+                    section=passage.section,
+                    quote=quote,
+                    passage=passage.text,
+                )
+            )
+        return citations
+
+    # 5. log ----------------------------------------------------------------------------------
+
+    def _record(self, exchange: Exchange) -> None:
+        if self.log is None:
+            return
+        try:
+            self.log.record(exchange)
+        except Exception:  # the reply matters more than its record; the log spools on its own
+            logger.exception("could not record exchange %s", exchange.id)
+
+    # What adapters ask of the core besides answering ------------------------------------------
 
     def forget(self, message: IncomingMessage) -> bool:
-        return self.memory.forget(message.conversation_key())
+        """Hides the conversation so far from later turns (for everyone in it)."""
+        key = message.conversation_key()
+        had = bool(self.history(message))
+        self._forgotten[key] = _aware(message.received_at)
+        return self.memory.forget(key) or had
 
     def last_citations(self, message: IncomingMessage) -> list[Citation]:
-        history = self.memory.history(message.conversation_key())
-        return list(history[-1].citations) if history else []
+        history = self.history(message)
+        if not history:
+            return []
+        known = self.knowledge.by_id
+        return [
+            c
+            if c.passage or c.passage_id not in known
+            else c.model_copy(update={"passage": known[c.passage_id].text})
+            for c in history[-1].citations
+        ]
 
     def canned(self, template: str, **values: object) -> str:
         """In-voice texts adapters need (slow down, unavailable), rendered with the persona's facts."""
@@ -218,247 +471,23 @@ class DialogueCore:
             prompt=prompt,
         )
 
-    def _search(self, question: str, history: Sequence[Turn]) -> tuple[SearchResult, ScopeDecision]:
-        """Retrieves with the question alone, or with recent turns when it is a follow-up; a
-        follow-up that brings no words the essay lacks inherits the conversation's scope."""
-        earlier = [turn.question for turn in history]
-        result = self.retriever.search(question, (), k=self.settings.max_citations + 2)
-        decision = self.scope.decide(question, result)
-        follow_up = bool(earlier) and (
-            not result.query_terms or len(question.split()) <= _FOLLOW_UP_MAX_WORDS
-        )
-        if follow_up:
-            with_history = self.retriever.search(
-                question, earlier, k=self.settings.max_citations + 2
-            )
-            adds_nothing_new = set(result.query_terms) <= set(result.matched_terms)
-            if with_history.passages and (decision.in_scope or adds_nothing_new):
-                return with_history, ScopeDecision(True, f"{decision.reason}; follow-up")
-        return result, decision
 
-    def _answer(
-        self,
-        question: str,
-        history: Sequence[Turn],
-        verdicts: list[Verdict],
-        on_text: TextSink | None,
-        deadline: float,
-    ) -> _Draft:
-        started = time.perf_counter()
-        search, scope = self._search(question, history)
-        retrieval_ms = (time.perf_counter() - started) * 1000
-        verdicts.append(Verdict(check="scope", passed=scope.in_scope, detail=scope.reason))
-        if not scope.in_scope:
-            reply = Reply(text=self._render("refusal"), refused=True, kind=ReplyKind.OUT_OF_SCOPE)
-            reply.timings.retrieval_ms = retrieval_ms
-            return _Draft(reply, self._trace(search))
-
-        ranked = search.passages[: self.settings.max_citations]
-        in_prompt = self._prompt_passages(search.passages, history)
-        system = self._render("system")
-        user = self._render(
-            "answer",
-            passages="\n".join(
-                self.prompts.render(
-                    "passage", number=n, section=s.passage.section, text=s.passage.text
-                )
-                for n, s in enumerate(in_prompt, 1)
-            ),
-            earlier=(
-                self.prompts.render("earlier", question=search.history[-1]) + "\n"
-                if search.history
-                else ""
-            ),
-            question=question,
-        )
-        evidence = [s.passage.text for s in in_prompt]
-        quoted, best = self.retriever.best_quote(
-            question,
-            [s.passage for s in ranked],
-            search.history,
-        )
-        quote = _clip(best)
-        budget = self.settings.max_answer_chars - len(
-            self._render("quoted_answer", answer="", quote=quote)
-        )
-        streamer = _GroundedStreamer(evidence, question, budget, on_text)
-        request = GenerationRequest(
-            system=system,
-            user=user,
-            max_tokens=self.settings.max_tokens,
-            temperature=self.settings.temperature,
-            deadline_s=deadline - time.monotonic(),
-        )
-        try:
-            if (request.deadline_s or 0.0) < _MIN_GENERATION_S:
-                raise TimeoutError("waited past the deadline before the model was free")
-            generation = self._generate(request, streamer)
-        except GeneratorUnavailableError as exc:
-            verdicts.append(Verdict(check="generation", passed=False, detail=_describe(exc)))
-            reply = Reply(
-                text=self._render("unavailable"), refused=True, kind=ReplyKind.UNAVAILABLE
-            )
-            reply.timings.retrieval_ms = retrieval_ms
-            return _Draft(reply, self._trace(search, f"{system}\n\n{user}"))
-        except (GenerationError, TimeoutError) as exc:  # the essay's own words answer without it
-            verdicts.append(Verdict(check="generation", passed=False, detail=_describe(exc)))
-            generation = Generation(text="", prompt=f"{system}\n\n{user}")
-        grounding = check(generation.text, evidence, question)
-        answer = " ".join(_within_budget(grounding.kept, budget))
-        if answer and covers(answer, quote):
-            text = answer
-        elif answer:
-            text = self._render("quoted_answer", answer=answer, quote=quote)
-        else:
-            text = self._render("fallback", quote=quote)
-        streamer.finish(text)
-        citations = self._citations(question, text, ranked, quoted)
-        # The model's sentences passed `check` above; what remains to verify is the quote itself.
-        verbatim = all(
-            is_verbatim(part, [p.text for p in quoted])
-            for part in sentences(quote.removesuffix("…"))
-        )
-        verdicts.append(
-            Verdict(
-                check="grounding",
-                passed=verbatim,
-                detail=(
-                    f"model sentences kept {len(grounding.kept)}, dropped "
-                    f"{len(grounding.dropped)}; quote {'verbatim' if verbatim else 'NOT verbatim'}"
-                ),
-            )
-        )
-        reply = Reply(
-            text=text,
-            citations=citations,
-            refused=False,
-            grounded=verbatim,
-            timings=Timings(
-                retrieval_ms=retrieval_ms,
-                ttft_ms=generation.ttft_ms,
-                generation_ms=generation.total_ms,
-            ),
-            tokens=TokenCounts(
-                prompt=generation.prompt_tokens, completion=generation.completion_tokens
-            ),
-        )
-        trace = self._trace(search, generation.prompt or f"{system}\n\n{user}")
-        trace.options = generation.options
-        shown = tuple(s.passage.id for s in in_prompt)
-        return _Draft(reply, trace, streamed=True, prompt_passages=shown)
-
-    def _prompt_passages(
-        self, candidates: Sequence[ScoredPassage], history: Sequence[Turn]
-    ) -> list[ScoredPassage]:
-        """The top passages in essay order. A follow-up whose best passage the model saw last turn
-        is shown that turn's passages again, so llama.cpp reuses the cached prompt prefix instead
-        of reading them anew (a few hundred milliseconds of prefill on two cores)."""
-        chosen = list(candidates[: self.settings.passages_in_prompt])
-        if history and chosen and chosen[0].passage.id in history[-1].prompt_passages:
-            known = self.knowledge.by_id
-            chosen = [
-                ScoredPassage(known[passage_id], 0.0)
-                for passage_id in history[-1].prompt_passages
-                if passage_id in known
-            ]
-        return sorted(chosen, key=lambda s: s.passage.start)
-
-    def _generate(self, request: GenerationRequest, streamer: _GroundedStreamer) -> Generation:
-        """Runs the generator under the deadline; a generator that hangs costs this turn, not the bot."""
-        future = self._generation_pool.submit(
-            contextvars.copy_context().run,
-            self.generator.generate,
-            request,
-            streamer.feed if streamer.active else None,
-        )
-        try:
-            return future.result(timeout=(request.deadline_s or 0.0) + _DEADLINE_GRACE_S)
-        except FutureTimeout:
-            streamer.close()
-            raise TimeoutError(f"no reply within {request.deadline_s:.1f} s") from None
-
-    def _citations(
-        self, question: str, answer: str, ranked: Sequence[ScoredPassage], quoted: list[Passage]
-    ) -> list[Citation]:
-        """The quoted passages first, then the rest by relevance."""
-        ordered = quoted + [s.passage for s in ranked if s.passage not in quoted]
-        citations = []
-        for passage in ordered[: self.settings.max_citations]:
-            best = self.retriever.key_sentences(f"{question} {answer}", passage, limit=2)
-            quote = _clip(" ".join(best))
-            if not is_verbatim(quote.removesuffix("…"), [passage.text]):
-                quote = _clip(passage.text)
-            citations.append(
-                Citation(
-                    passage_id=passage.id,
-                    section=passage.section,
-                    quote=quote,
-                    passage=passage.text,
-                )
-            )
-        return citations
-
-    def _record(self, exchange: Exchange) -> None:
-        if self.log is None:
-            return
-        try:
-            self.log.record(exchange)
-        except Exception:  # the reply matters more than its record; the log spools on its own
-            logger.exception("could not record exchange %s", exchange.id)
+def _turn_of(exchange: Exchange) -> Turn:
+    options = exchange.trace.options
+    span = options.get("span", ())
+    return Turn(
+        question=exchange.message.text,
+        answer=exchange.reply.text,
+        citations=tuple(exchange.reply.citations),
+        prompt_passages=tuple(options.get("prompt_passages", ())),
+        read_as=str(options.get("read_as", "")),
+        span=tuple((str(w[0]), int(w[1])) for w in span) if isinstance(span, list) else (),
+        when=_aware(exchange.message.received_at),
+    )
 
 
-class _GroundedStreamer:
-    """Buffers model tokens and releases a sentence only once grounding has accepted it."""
-
-    def __init__(
-        self, evidence: list[str], question: str, budget: int, sink: TextSink | None
-    ) -> None:
-        self._evidence = evidence
-        self._question = question
-        self._budget = budget
-        self._sink = sink
-        self._buffer = ""
-        self._shown: list[str] = []
-
-    @property
-    def active(self) -> bool:
-        return self._sink is not None
-
-    def close(self) -> None:
-        """Stops forwarding: a generation that overran its deadline must not talk after the answer."""
-        self._sink = None
-
-    def feed(self, piece: str) -> None:
-        self._buffer += piece
-        if not self._sink or not piece.rstrip().endswith((".", "!", '"')):
-            return
-        for sentence in _within_budget(
-            check(self._buffer, self._evidence, self._question).kept, self._budget
-        ):
-            if sentence not in self._shown:
-                self._sink(f" {sentence}" if self._shown else sentence)
-                self._shown.append(sentence)
-
-    def finish(self, final_text: str) -> None:
-        """Sends the part of the final text the stream has not shown; the two always add up."""
-        if not self._sink:
-            return
-        shown = " ".join(self._shown)
-        rest = final_text.removeprefix(shown) if final_text.startswith(shown) else "\n" + final_text
-        if rest.strip():
-            self._sink(rest)
-
-
-def _within_budget(sentences: Sequence[str], budget: int) -> list[str]:
-    """At most two sentences, as many as fit the character budget, in order."""
-    chosen: list[str] = []
-    used = 0
-    for sentence in sentences[:2]:
-        used += len(sentence) + 1
-        if used > budget:
-            break
-        chosen.append(sentence)
-    return chosen
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _describe(exc: Exception) -> str:

@@ -9,7 +9,8 @@ from bot.core import DialogueCore
 from bot.knowledge import load_knowledge
 from bot.serving.model_files import resolve_model_path
 from bot.settings import Settings
-from bot.understanding.retrieval import BM25Retriever
+from bot.understanding.encoder import load_encoder
+from bot.understanding.retrieval import HybridRetriever
 
 
 def build_generator(settings: Settings) -> Generator:
@@ -46,7 +47,7 @@ def build_core(
     """Knowledge and prompts load first, so their errors surface before the slower model load."""
     knowledge = load_knowledge(settings.knowledge_dir)
     prompts = Prompts(settings.prompts_dir)
-    retriever = BM25Retriever(knowledge.passages)
+    retriever = HybridRetriever(knowledge.passages, load_encoder(), settings.cache_dir / "vectors")
     return DialogueCore(
         knowledge,
         retriever,

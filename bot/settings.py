@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from platformdirs import user_data_dir
+from platformdirs import user_cache_dir, user_data_dir
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -20,6 +20,11 @@ def default_data_dir() -> Path:
     """One per-user folder (e.g. ~/.local/share/personabot), wherever the command is run from,
     so every command and the dashboard share one log and one derived model."""
     return Path(user_data_dir("personabot", appauthor=False))
+
+
+def default_cache_dir() -> Path:
+    """Derived files that can be rebuilt (the essay's sentence vectors), shared by every data dir."""
+    return Path(user_cache_dir("personabot", appauthor=False))
 
 
 class Settings(BaseSettings):
@@ -42,6 +47,10 @@ class Settings(BaseSettings):
         default_factory=default_data_dir,
         description="Log, spool and derived model; default: the platform's per-user data folder.",
     )
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="Rebuildable files (the essay's vectors); default: the per-user cache folder.",
+    )
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "PERSONABOT_DATABASE_URL")
     )
@@ -59,7 +68,19 @@ class Settings(BaseSettings):
     max_input_chars: int = Field(default=2000, ge=16, le=100_000)
     memory_turns: int = Field(default=6, ge=0, le=100)
     memory_conversations: int = Field(default=10_000, ge=1)
-    scope_min_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
+    conversation_idle_minutes: float = Field(
+        default=30.0, gt=0, le=10_080, description="A conversation this quiet starts afresh."
+    )
+    answer_at: float = Field(
+        default=0.66, ge=0.0, le=2.0, description="Answerability: the essay answers (docs)."
+    )
+    closest_at: float = Field(
+        default=0.50, ge=0.0, le=2.0, description="Answerability: below this, decline."
+    )
+    model_adds: bool = Field(
+        default=False,
+        description="After the direct answer, let the model add a grounded sentence.",
+    )
     max_answer_chars: int = Field(default=650, ge=120, le=4000)
     generation_deadline_s: float = Field(default=10.0, gt=0, le=600)
     generation_workers: int = Field(default=4, ge=1, le=64)

@@ -20,6 +20,8 @@ def _no_data_in_the_real_home(tmp_path_factory: pytest.TempPathFactory) -> Itera
     process it starts, that does not choose a data dir writes here instead of the user's home."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+        # The essay's vectors are computed once per test session and shared by its processes.
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
         yield
 
 

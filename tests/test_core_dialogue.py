@@ -17,16 +17,14 @@ def ask(core: DialogueCore, text: str, user: str = "u1", channel: str = "c1") ->
     return IncomingMessage(text=text, user_id=user, channel=channel)
 
 
-def test_supported_model_sentence_is_kept_and_quote_added(
+def test_the_direct_answer_is_the_essays_words_and_needs_no_model(
     core: DialogueCore, generator: ScriptedGenerator, log: MemoryLog
 ) -> None:
-    generator_script = "Clinton was elected under the motto about the economy. I am a pirate, arr."
-    core.generator = ScriptedGenerator([generator_script])
     reply = core.handle(ask(core, "What was Clinton's election motto?"))
-    assert reply.text.startswith("Clinton was elected under the motto about the economy.")
-    assert "pirate" not in reply.text
     assert "it's the economy, stupid" in reply.text
-    assert reply.grounded and not reply.refused
+    assert "As I wrote" not in reply.text
+    assert reply.grounded and not reply.refused and reply.kind == "answer"
+    assert generator.requests == []
     assert reply.citations[0].passage_id == "the-promise-of-the-new-era-09"
     assert reply.citations[0].quote in reply.citations[0].passage
     assert len(reply.citations) <= 3
@@ -34,18 +32,29 @@ def test_supported_model_sentence_is_kept_and_quote_added(
     assert log.exchanges[-1].trace.prompt_version == core.prompts.version
 
 
-def test_unsupported_draft_falls_back_to_the_essays_words(
-    core: DialogueCore, generator: ScriptedGenerator
-) -> None:
-    generator.requests.clear()
-    core.generator = ScriptedGenerator(["Baker was a famous chef from Paris who loved cakes."])
+def test_a_supported_model_sentence_is_added_after_the_direct_answer(settings: Settings) -> None:
+    script = "The administration of Clinton promised and did help us through programs of the Monetary Fund. I am a pirate."
+    adds = settings.model_copy(update={"model_adds": True})
+    core = build_core(adds, ScriptedGenerator([script]))
+    pieces: list[str] = []
+    reply = core.handle(ask(core, "What was Clinton's election motto?"), on_text=pieces.append)
+    assert pieces[0].startswith('President Clinton was elected under the motto: "it')
+    assert reply.text.endswith("did help us through programs of the Monetary Fund.")
+    assert "pirate" not in reply.text
+    assert "".join(pieces) == reply.text
+    assert reply.model_sentences == 1
+
+
+def test_an_unsupported_model_sentence_is_dropped(settings: Settings) -> None:
+    generator = ScriptedGenerator(["Baker was a famous chef from Paris who loved cakes."])
+    core = build_core(settings.model_copy(update={"model_adds": True}), generator)
     reply = core.handle(
         ask(core, "Who did the two presidents put in charge of reducing the nuclear threat?")
     )
+    assert len(generator.requests) == 1
     assert "chef" not in reply.text
     assert "Jim Baker" in reply.text
-    assert reply.grounded
-    assert any(v.check == "grounding" and "dropped 1" in v.detail for v in reply.moderation)
+    assert reply.grounded and reply.model_sentences == 0
 
 
 def test_out_of_scope_is_declined_without_the_model(
@@ -69,42 +78,42 @@ def test_identity_and_injection_are_answered_without_the_model(
     assert generator.requests == []
 
 
-def test_follow_up_uses_the_conversation_and_memory_is_per_user(
-    core: DialogueCore, generator: ScriptedGenerator
+def test_a_follow_up_is_read_with_the_conversation_shared_by_its_thread(
+    core: DialogueCore, log: MemoryLog
 ) -> None:
     first = core.handle(
         ask(core, "What did Primakov tell Yeltsin about the Partnership for Peace?")
     )
     assert not first.refused
-    follow_up = core.handle(ask(core, "And why did he say that?"))
+    follow_up = core.handle(ask(core, "Did the Russian press believe him?", user="u2"))
     assert not follow_up.refused
-    assert any("Primakov" in c.passage for c in follow_up.citations)
-    stranger = core.handle(ask(core, "And why did he say that?", user="u2"))
-    assert stranger.refused
+    assert "press increasingly shared this suspicion" in follow_up.text
+    assert "Primakov" in log.exchanges[-1].trace.options["read_as"]
+    core.handle(ask(core, "Did the Russian press believe him?", channel="c2"))
+    assert "Primakov" not in log.exchanges[-1].trace.options["read_as"]
     assert core.forget(ask(core, ""))
-    assert core.handle(ask(core, "And why did he say that?")).refused
+    assert core.history(ask(core, "")) == []
 
 
-def test_prompt_order_keeps_the_shared_prefix_first(
-    core: DialogueCore, generator: ScriptedGenerator
-) -> None:
-    core.handle(ask(core, "What was Clinton's election motto?"))
-    core.handle(ask(core, "What did declassified documents show about the Partnership for Peace?"))
-    first, second = generator.requests
-    assert first.system == second.system
-    assert first.user.splitlines()[0] == second.user.splitlines()[0]
-    assert first.user.rstrip().endswith("using the words of the passages:")
-    assert "Question: What was Clinton's election motto?" in first.user
+def test_a_new_subject_starts_a_new_topic(core: DialogueCore) -> None:
+    core.handle(ask(core, "What did Primakov tell Yeltsin about the Partnership for Peace?"))
+    reply = core.handle(ask(core, "What did Gephardt say about Yeltsin's message?"))
+    assert "Gephardt" in reply.text
 
 
-def test_streaming_shows_only_grounded_text_and_adds_up(core: DialogueCore) -> None:
-    core.generator = ScriptedGenerator(
-        ["Clinton was elected under the motto about the economy. Arr matey, I be a pirate!"]
-    )
+def test_what_happened_next_moves_on_in_the_essay(core: DialogueCore) -> None:
+    first = core.handle(ask(core, "What program did Yeltsin sign after approving the change?"))
+    after = core.handle(ask(core, "what happened after that?"))
+    assert not after.refused
+    assert after.text != first.text
+    assert after.citations and after.text.split()[:4] != first.text.split()[:4]
+
+
+def test_streamed_pieces_add_up_to_the_reply(core: DialogueCore) -> None:
     pieces: list[str] = []
     reply = core.handle(ask(core, "What was Clinton's election motto?"), on_text=pieces.append)
     assert "".join(pieces) == reply.text
-    assert all("pirate" not in piece for piece in pieces)
+    assert pieces[0] == reply.text  # no model: the direct answer is the whole reply, at once
 
 
 def test_canned_replies_are_streamed_whole(core: DialogueCore) -> None:
@@ -119,13 +128,14 @@ def test_a_logging_failure_never_stops_a_reply(settings: Settings) -> None:
     assert "economy" in reply.text
 
 
-def test_generator_failures_answer_in_voice(settings: Settings) -> None:
+def test_a_failing_model_costs_nothing_but_its_sentence(settings: Settings) -> None:
     def down(request: GenerationRequest) -> str:
         raise GeneratorUnavailableError("server down")
 
-    core = build_core(settings, generator=ScriptedGenerator(down))
+    adds = settings.model_copy(update={"model_adds": True})
+    core = build_core(adds, generator=ScriptedGenerator(down))
     reply = core.handle(IncomingMessage(text="What was Clinton's election motto?"))
-    assert reply.refused and reply.text == core.canned("unavailable")
+    assert not reply.refused and "economy" in reply.text
     assert any(v.check == "generation" and not v.passed for v in reply.moderation)
 
     def broken(request: GenerationRequest) -> str:
@@ -145,7 +155,7 @@ def test_a_hung_model_still_gets_the_essays_answer_within_the_deadline(tmp_path)
         release.wait(10)
         return ""
 
-    settings = load_settings(data_dir=tmp_path, generation_deadline_s=0.2)
+    settings = load_settings(data_dir=tmp_path, generation_deadline_s=0.6, model_adds=True)
     core = build_core(settings, generator=ScriptedGenerator(hang))
     try:
         reply = core.handle(IncomingMessage(text="What was Clinton's election motto?"))
@@ -176,17 +186,6 @@ def test_a_turn_that_waited_past_its_deadline_skips_the_model(
     assert generator.requests == []
     assert "economy" in exchange.reply.text and not exchange.reply.refused
     assert exchange.reply.grounded
-
-
-def test_a_follow_up_on_the_same_passages_keeps_the_prompt_prefix(
-    core: DialogueCore, generator: ScriptedGenerator
-) -> None:
-    core.handle(ask(core, "What did Primakov tell Yeltsin about the Partnership for Peace?"))
-    core.handle(ask(core, "Did the Russian press share this suspicion?"))
-    first, second = generator.requests
-    passages_of = lambda request: request.user.split("Question:")[0].split("Earlier question")[0]  # noqa: E731
-    assert passages_of(first) == passages_of(second)
-    assert "Earlier question:" in second.user or "Question: Did the Russian press" in second.user
 
 
 def test_a_follow_up_quote_finds_the_subject_of_the_earlier_question(core: DialogueCore) -> None:

@@ -20,7 +20,7 @@ async def test_nobody_waits_past_the_deadline_behind_a_slow_model(settings: Sett
         return "Clinton was elected under the motto about the economy."
 
     core = build_core(
-        settings.model_copy(update={"generation_deadline_s": 0.6}),
+        settings.model_copy(update={"generation_deadline_s": 0.6, "model_adds": True}),
         generator=ScriptedGenerator(slow),
     )
     queue = InferenceQueue(core)

@@ -1,73 +1,116 @@
+"""Retrieval by meaning and by words: the published sets' gold passages, and the parts it is made of."""
+
 from __future__ import annotations
 
 import json
+import zipfile
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+from bot.answering.composition import select_span
+from bot.errors import ModelLoadError
 from bot.knowledge import Knowledge
+from bot.settings import PROJECT_ROOT
 from bot.text import normalize, sentences, terms
-from bot.understanding.retrieval import BM25Retriever
-from tests.conftest import DEV_EVAL
+from bot.understanding.chat_text import Vocabulary, normalize_typing
+from bot.understanding.encoder import MiniLMEncoder, load_encoder, minilm_zip_path
+from bot.understanding.retrieval import HybridRetriever, defined_acronyms
+from bot.understanding.vectors import cached_vectors
+
+EVAL = PROJECT_ROOT / "benchmarks" / "eval"
 
 
 @pytest.fixture(scope="module")
-def retriever(knowledge: Knowledge) -> BM25Retriever:
-    return BM25Retriever(knowledge.passages)
+def retriever(knowledge: Knowledge) -> HybridRetriever:
+    return HybridRetriever(knowledge.passages, load_encoder())
 
 
-def _in_scope_cases() -> list[dict[str, object]]:
-    lines = DEV_EVAL.read_text("utf-8").splitlines()
+@pytest.fixture(scope="module")
+def vocabulary(knowledge: Knowledge) -> Vocabulary:
+    return Vocabulary.of(p.text for p in knowledge.passages)
+
+
+def _in_scope(name: str) -> list[dict[str, object]]:
+    lines = (EVAL / name).read_text("utf-8").splitlines()
     return [c for c in map(json.loads, lines) if c["kind"] == "in_scope"]
 
 
-@pytest.mark.parametrize("case", _in_scope_cases(), ids=lambda c: str(c["id"]))
-def test_a_gold_passage_is_in_the_top_three(retriever: BM25Retriever, case: dict) -> None:
-    top = retriever.search(case["question"]).passages[:3]
-    assert any(normalize(g) in normalize(s.passage.text) for g in case["gold"] for s in top)
+@pytest.mark.parametrize("name", ["dev.jsonl", "dev2.jsonl"])
+def test_gold_passages_are_in_the_top_three_for_nearly_every_question(
+    retriever: HybridRetriever, vocabulary: Vocabulary, name: str
+) -> None:
+    """Recall@3 over a whole set, as `personabot eval` counts it; paraphrased questions included."""
+    cases = _in_scope(name)
+    hits = 0
+    for case in cases:
+        question = normalize_typing(str(case["question"]), vocabulary)
+        top = retriever.search(question).passages[:3]
+        gold = [normalize(str(g)) for g in case["gold"]]  # type: ignore[attr-defined]
+        hits += any(g in normalize(s.passage.text) for g in gold for s in top)
+    assert hits / len(cases) >= 0.95
 
 
-def test_stemming_matches_inflections(retriever: BM25Retriever) -> None:
-    result = retriever.search("Which democracy was emerging?")
-    assert "democraci" in result.matched_terms
+def test_meaning_finds_what_the_words_do_not(
+    retriever: HybridRetriever, vocabulary: Vocabulary
+) -> None:
+    question = normalize_typing("why did boris feel let down by nato in dec 94?", vocabulary)
+    found = retriever.search(question)
+    assert "betrayed" in found.sentences[0].text
+
+
+def test_words_still_count_for_names_and_acronyms() -> None:
+    assert defined_acronyms(["through a mechanism called the Partnership for Peace (PfP)."]) == {
+        "PfP": "Partnership for Peace"
+    }
     assert terms("democracies") == terms("democracy") == ["democraci"]
-    assert result.passages[0].passage.id == "russia-versus-nato-01"
 
 
-@pytest.mark.parametrize(
-    "question",
-    [
-        "What's the weather like in Paris tomorrow?",
-        "Recommend me a good laptop for gaming.",
-        "How do I bake sourdough bread?",
-        "Who won the football world cup final?",
-    ],
-)
-def test_unrelated_questions_have_low_coverage(retriever: BM25Retriever, question: str) -> None:
-    assert retriever.search(question).coverage < 0.5
-
-
-def test_history_steers_a_follow_up(retriever: BM25Retriever) -> None:
-    alone = retriever.search("Why did he do that?")
-    assert alone.passages == []
+def test_history_steers_a_follow_up(retriever: HybridRetriever) -> None:
     steered = retriever.search(
         "Why did he do that?", ["What did Primakov tell Yeltsin about the PfP?"]
     )
     assert any("Primakov" in s.passage.text for s in steered.passages[:2])
 
 
-def test_best_quote_adds_the_following_sentence_when_it_answers(retriever: BM25Retriever) -> None:
+def test_a_follow_up_is_not_answered_with_what_was_just_shown(
+    retriever: HybridRetriever,
+) -> None:
+    first = retriever.search("What did the hard-liners restore in the economy by the end of 1994?")
+    shown = frozenset({(first.sentences[0].passage.id, first.sentences[0].index)})
+    again = retriever.search("What did the hard-liners restore in the economy?", shown=shown)
+    assert again.sentences[0].score < first.sentences[0].score
+
+
+def test_the_answer_takes_the_next_sentence_when_it_carries_on(
+    retriever: HybridRetriever,
+) -> None:
     question = "Who accompanied Warren Christopher to Moscow in October 1993?"
-    ranked = [s.passage for s in retriever.search(question).passages]
-    used, quote = retriever.best_quote(question, ranked)
-    assert "Strobe Talbott" in quote
-    assert all(part in " ".join(p.text for p in used) for part in sentences(quote))
+    span = select_span(question, retriever.search(question), retriever, retriever.encoder.embed)
+    assert "Strobe Talbott" in span.text
+    assert len(span.text) <= 400
 
 
-def test_stance_questions_prefer_the_authors_stance(retriever: BM25Retriever) -> None:
+def test_questions_about_the_authors_view_prefer_his_stated_view(
+    retriever: HybridRetriever,
+) -> None:
     question = "How did you feel about Yeltsin's late-night insertion on Poland?"
-    ranked = [s.passage for s in retriever.search(question).passages]
-    _, quote = retriever.best_quote(question, ranked)
-    assert quote.startswith("In my heart")
+    span = select_span(question, retriever.search(question), retriever, retriever.encoder.embed)
+    assert "In my heart" in span.text
+
+
+def test_long_sentences_keep_the_clause_that_answers(
+    retriever: HybridRetriever, vocabulary: Vocabulary
+) -> None:
+    question = normalize_typing(
+        "under the npt, russia was one of how many official nuclear states?", vocabulary
+    )
+    span = select_span(question, retriever.search(question), retriever, retriever.encoder.embed)
+    assert "five" in span.text
+    assert len(span.text) <= 400
+    fragments = [f.strip(" …") for f in span.text.split("…") if f.strip(" …")]
+    assert all(any(f in p.text for p in span.passages) for f in fragments)
 
 
 def test_sentence_splitter_keeps_initials_together() -> None:
@@ -79,11 +122,34 @@ def test_sentence_splitter_keeps_initials_together() -> None:
     ]
 
 
-def test_acronyms_the_essay_defines_match_their_long_form(retriever: BM25Retriever) -> None:
-    from bot.understanding.retrieval import defined_acronyms
+def test_the_encoder_refuses_weights_that_are_not_the_pinned_file(tmp_path: Path) -> None:
+    forged = tmp_path / "model.zip"
+    with zipfile.ZipFile(minilm_zip_path()) as real, zipfile.ZipFile(forged, "w") as copy:
+        copy.writestr("tokenizer.json", real.read("tokenizer.json"))
+        copy.writestr("model.safetensors", real.read("model.safetensors")[:-8] + b"\0" * 8)
+    with pytest.raises(ModelLoadError, match="not the pinned file"):
+        MiniLMEncoder(forged)
 
-    assert defined_acronyms(["through a mechanism called the Partnership for Peace (PfP)."]) == {
-        "PfP": "Partnership for Peace"
-    }
-    top = retriever.search("What did Primakov tell Yeltsin about the Partnership for Peace?")
-    assert "Primakov told Yeltsin" in top.passages[0].passage.text
+
+def test_similar_meanings_are_closer_than_unrelated_ones() -> None:
+    vectors = load_encoder().embed(
+        ["Why did Yeltsin feel betrayed?", "Yeltsin felt let down by NATO", "A recipe for bread"]
+    )
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
+
+
+def test_the_essays_vectors_are_cached_on_disk_by_content(tmp_path: Path) -> None:
+    class Counting:
+        model_id = "counting"
+        calls = 0
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            Counting.calls += 1
+            return np.ones((len(texts), 2), dtype=np.float32)
+
+    first = cached_vectors(["a", "b"], Counting(), tmp_path)
+    assert list(tmp_path.glob("vectors-*.npy"))
+    cached_vectors(["a", "b"], Counting(), tmp_path)
+    cached_vectors(["a", "c"], Counting(), tmp_path)
+    assert Counting.calls == 2 and first.shape == (2, 2)

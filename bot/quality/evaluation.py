@@ -7,7 +7,7 @@ import re
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -27,6 +27,36 @@ class EvalCase(BaseModel):
     gold: list[str] = Field(default_factory=list)
     facts: list[list[str]] = Field(default_factory=list)
     forbidden: list[str] = Field(default_factory=list)
+
+
+class EvalTurn(BaseModel):
+    user: str
+    facts: list[list[str]] = Field(default_factory=list)
+    out_of_scope: bool = False
+
+
+class Conversation(BaseModel):
+    """A multi-turn case: later turns lean on earlier ones, so memory decides them."""
+
+    id: str
+    turns: list[EvalTurn]
+
+
+class TurnResult(BaseModel):
+    id: str
+    turn: int
+    passed: bool
+    total_ms: float
+
+
+class ConversationReport(BaseModel):
+    conversations: int
+    turns: int
+    turns_passed: int
+    turn_accuracy: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    results: list[TurnResult]
 
 
 class CaseResult(BaseModel):
@@ -53,28 +83,61 @@ def _compare_form(text: str) -> str:
     return normalize(re.sub(r"(\w)-\s*\n\s*(\w)", r"\1\2", text))
 
 
-def load_cases(path: Path) -> list[EvalCase]:
+def _lines(path: Path) -> list[tuple[int, dict[str, object]]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise PersonabotError(f"Cannot read eval file {path}: {exc}") from None
-    cases = []
+    parsed = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            cases.append(EvalCase.model_validate(json.loads(line)))
-        except (json.JSONDecodeError, ValidationError) as exc:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise PersonabotError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        if not isinstance(value, dict):
+            raise PersonabotError(f"{path}:{number}: not a JSON object")
+        parsed.append((number, value))
+    if not parsed:
+        raise PersonabotError(f"Eval file {path} holds no cases.")
+    return parsed
+
+
+def is_multi_turn(path: Path) -> bool:
+    """A file of conversations (lines with "turns") rather than of single questions."""
+    return "turns" in _lines(path)[0][1]
+
+
+def _load(path: Path, model: type[BaseModel]) -> list[Any]:
+    cases = []
+    for number, value in _lines(path):
+        try:
+            cases.append(model.model_validate(value))
+        except ValidationError as exc:
             first = str(exc).splitlines()[0]
             raise PersonabotError(f"{path}:{number}: not a valid eval case ({first})") from None
-    if not cases:
-        raise PersonabotError(f"Eval file {path} holds no cases.")
     return cases
+
+
+def load_cases(path: Path) -> list[EvalCase]:
+    return _load(path, EvalCase)
+
+
+def load_conversations(path: Path) -> list[Conversation]:
+    return _load(path, Conversation)
+
+
+def _matches(alternative: str, said: str) -> bool:
+    """An alternative begins a word of the reply; one of three characters or fewer is a whole word."""
+    wanted = _compare_form(alternative)
+    end = r"(?![a-z0-9])" if len(wanted) <= 3 else ""
+    return re.search(rf"(?<![a-z0-9]){re.escape(wanted)}{end}", said) is not None
 
 
 def _has_facts(text: str, facts: Sequence[Sequence[str]]) -> bool:
     said = _compare_form(text)
-    return all(any(_compare_form(alt) in said for alt in group) for group in facts)
+    return all(any(_matches(alt, said) for alt in group) for group in facts)
 
 
 def _leaks(text: str, secret_texts: Sequence[str]) -> bool:
@@ -115,6 +178,29 @@ def judge(case: EvalCase, reply: Reply, secret_texts: Sequence[str]) -> CaseResu
         passed=passed,
         retrieval_hit=hit,
         total_ms=reply.timings.total_ms,
+    )
+
+
+def judge_turn(conversation: str, number: int, turn: EvalTurn, reply: Reply) -> TurnResult:
+    """A turn passes with every fact group in a non-refusal, or as a refusal when off the essay."""
+    if turn.out_of_scope:
+        passed = reply.refused
+    else:
+        passed = not reply.refused and _has_facts(reply.text, turn.facts)
+    return TurnResult(id=conversation, turn=number, passed=passed, total_ms=reply.timings.total_ms)
+
+
+def conversation_report(results: Sequence[TurnResult]) -> ConversationReport:
+    latencies = [r.total_ms for r in results]
+    passed = sum(r.passed for r in results)
+    return ConversationReport(
+        conversations=len({r.id for r in results}),
+        turns=len(results),
+        turns_passed=passed,
+        turn_accuracy=passed / len(results) if results else 0.0,
+        latency_p50_ms=percentile(latencies, 0.50),
+        latency_p95_ms=percentile(latencies, 0.95),
+        results=list(results),
     )
 
 

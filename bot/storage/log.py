@@ -28,6 +28,7 @@ from bot.settings import Settings
 from bot.storage.api import ErasureReport
 from bot.storage.chain import Sealer, content_hash
 from bot.storage.engine import database_url, make_engine, migrate
+from bot.storage.history import TurnHistory
 from bot.storage.integrity import lock_head
 from bot.storage.models import Conversation, Erasure, ExchangeRow, utcnow
 from bot.storage.redaction import Redactor, clip_exchange
@@ -37,7 +38,7 @@ from bot.storage.view import LogView, erasure_subject, naive_utc
 logger = logging.getLogger(__name__)
 
 
-class SqlConversationLog(LogView):
+class SqlConversationLog(TurnHistory, LogView):
     """An admin-scoped `LogView` that also records exchanges; `scoped()` narrows it for moderators."""
 
     def __init__(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # General chat spellings and contractions people use, mapped to the words they stand for.
 _CHAT = {
@@ -65,7 +65,9 @@ _CHAT = {
     "2nd": "second",
 }
 # Chat filler that carries no question ("lol", "pls") once the spelling is expanded.
-_FILLER = frozenset(["lol", "lmao", "haha", "hehe", "omg", "ok", "okay", "hmm", "btw", "tbh", "ngl"])
+_FILLER = frozenset(
+    ["lol", "lmao", "haha", "hehe", "omg", "ok", "okay", "hmm", "btw", "tbh", "ngl"]
+)
 _MONTHS = {
     "jan": "January",
     "feb": "February",
@@ -80,6 +82,8 @@ _MONTHS = {
     "nov": "November",
     "dec": "December",
 }
+# How often a surname must stand alone for a first name to be taken as that person's.
+_SURNAME_ALONE = 2
 _ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V"}
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 # Emoji, symbols and runs of punctuation say how someone feels, not what they ask.
@@ -93,9 +97,12 @@ class Vocabulary:
 
     cased: dict[str, str]
     years: frozenset[str]
+    # A first name the essay gives with one surname only ("Boris" -> "Boris Yeltsin").
+    full_names: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, texts: Iterable[str]) -> Vocabulary:
+    def of(cls, source: Iterable[str]) -> Vocabulary:
+        texts = list(source)
         cased: dict[str, str] = {}
         years: set[str] = set()
         lower_seen: set[str] = set()
@@ -110,7 +117,25 @@ class Vocabulary:
             years.update(re.findall(r"\b(1[89]\d\d|20\d\d)\b", text))
         # A word the essay also writes in lower case ("allies", "peace") is not a name to restore.
         names = {low: word for low, word in cased.items() if low not in lower_seen and len(low) > 1}
-        return cls(names, frozenset(years))
+        surnames: dict[str, set[str]] = {}
+        for text in texts:
+            for first, last in re.findall(r"\b([A-Z][a-z]+) ([A-Z][a-z]{2,})\b", text):
+                if first.lower() in names and last.lower() in names:
+                    surnames.setdefault(first, set()).add(last)
+        joined = " ".join(texts)
+
+        def person(first: str, last: str) -> bool:
+            """A person is called by surname alone again and again ("Yeltsin"); the second word
+            of a compound name ("Union", "Curtain") seldom stands alone."""
+            before = re.findall(rf"(\S+)\s+{last}\b", joined)
+            return sum(not word[:1].isupper() for word in before) >= _SURNAME_ALONE
+
+        full = {
+            first.lower(): f"{first} {last}"
+            for first, lasts in surnames.items()
+            if len(lasts) == 1 and person(first, last := next(iter(lasts)))
+        }
+        return cls(names, frozenset(years), full)
 
 
 def _year(two_digits: str, years: frozenset[str]) -> str | None:
@@ -146,6 +171,11 @@ def normalize_typing(text: str, vocabulary: Vocabulary) -> str:
         named = vocabulary.cased.get(previous.lower(), previous)
         if low in _ROMAN and named.isupper() and len(named) > 1:
             return _ROMAN[low]
+        following = text[match.end() : match.end() + 20].split()
+        if low in vocabulary.full_names and not (
+            following and following[0].strip(",.?!").lower() in vocabulary.cased
+        ):
+            return vocabulary.full_names[low]
         if low in vocabulary.cased and (token.islower() or token.isupper()):
             return vocabulary.cased[low]
         return token

@@ -13,11 +13,13 @@ import importlib.util
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 from safetensors.numpy import load
+from threadpoolctl import threadpool_limits
 from tokenizers import Tokenizer
 
 from bot.errors import ModelLoadError
@@ -65,7 +67,8 @@ class _Layer:
 def _layer_norm(x: np.ndarray, norm: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + _EPS) * norm[0] + norm[1]
+    normalised: np.ndarray = (x - mean) / np.sqrt(var + _EPS) * norm[0] + norm[1]
+    return normalised
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -73,8 +76,11 @@ def _erf(x: np.ndarray) -> np.ndarray:
     sign = np.sign(x)
     a = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return sign * (1.0 - poly * np.exp(-a * a))
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    result: np.ndarray = sign * (1.0 - poly * np.exp(-a * a))
+    return result
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
@@ -139,9 +145,12 @@ class MiniLMEncoder:
         # Similar lengths batch together, so little time is spent on padding.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self._words.shape[1]), dtype=np.float32)
-        for start in range(0, len(order), _BATCH):
-            chosen = order[start : start + _BATCH]
-            out[chosen] = self._embed_batch([texts[i] for i in chosen])
+        # Matrices this small gain nothing from BLAS threads, and threads that compete with the
+        # model's (or another process's) for two cores cost up to eight times the time.
+        with threadpool_limits(limits=1, user_api="blas"):
+            for start in range(0, len(order), _BATCH):
+                chosen = order[start : start + _BATCH]
+                out[chosen] = self._embed_batch([texts[i] for i in chosen])
         return out
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
@@ -173,4 +182,11 @@ class MiniLMEncoder:
             x = _layer_norm(hidden @ layer.down + layer.down_bias + x, layer.output_norm)
         pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-9)).astype(np.float32)
+        unit: np.ndarray = (pooled / np.maximum(norms, 1e-9)).astype(np.float32)
+        return unit
+
+
+@lru_cache(maxsize=2)
+def load_encoder(archive: Path | None = None) -> MiniLMEncoder:
+    """One encoder per process: its weights never change, and loading them costs half a second."""
+    return MiniLMEncoder(archive)

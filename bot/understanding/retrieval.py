@@ -1,4 +1,9 @@
-"""Finds the essay passages a question is about, and says how much of the question the essay covers."""
+"""Finds the essay passages and sentences a question is about, by meaning and by words together.
+
+A sentence encoder finds "let down" where the essay says "betrayed"; BM25 over stemmed words finds
+the rare names and numbers an encoder blurs. Each sentence is scored by both, and a passage by its
+best sentence and its own vector, so the answer's sentence and its context come out together.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import bm25s
@@ -14,25 +20,11 @@ import numpy as np
 
 from bot.knowledge import Passage
 from bot.text import sentences, terms
+from bot.understanding.encoder import Encoder
+from bot.understanding.vectors import cached_vectors
 
 # How much earlier user turns weigh against the current question when a follow-up is retrieved.
 _HISTORY_WEIGHT = 0.35
-# A sentence from a lower-ranked passage must beat the top passage's best by this factor.
-_LOWER_RANK_DISCOUNT = 0.85
-_QUOTE_CHARS = 350
-# A short best sentence rarely says it all ("...had a typo." / "The word "not" was absent.").
-_BRIEF_CHARS = 120
-# Questions about the author's own stance are answered by sentences that voice one.
-_ASKS_STANCE = re.compile(
-    r"\b(feel|felt|think|thought|opinion|view|believe|attitude|react|reaction|position|stance"
-    r"|consider|credo|stand|make of|hope|fear|regret)\b",
-    re.IGNORECASE,
-)
-_ADDRESSES_PERSONA = re.compile(r"\b(you|your|yours|yourself)\b", re.IGNORECASE)
-_VOICES_STANCE = re.compile(
-    r"\b(I|my)\b[^.]{0,40}\b(believe|think|thought|feel|felt|heart|mind|view|opinion|convinced"
-    r"|doubt|hope|fear|welcomed?|regret|credo|conviction|glad|worr(y|ied)|trust|proud|sure)",
-)
 
 
 @dataclass(frozen=True)
@@ -42,8 +34,20 @@ class ScoredPassage:
 
 
 @dataclass(frozen=True)
+class ScoredSentence:
+    """One essay sentence as evidence: where it sits, and how well it matches the question."""
+
+    passage: Passage
+    index: int
+    text: str
+    score: float
+    dense: float
+    lexical: float
+
+
+@dataclass(frozen=True)
 class SearchResult:
-    """Ranked passages plus the evidence the scope gate decides on."""
+    """Ranked passages and sentences plus the evidence answerability decides on."""
 
     passages: list[ScoredPassage]
     coverage: float
@@ -52,16 +56,27 @@ class SearchResult:
     history: tuple[str, ...] = ()
     # The largest share of the question's information that one ranked passage holds.
     passage_coverage: float = 0.0
+    sentences: list[ScoredSentence] = field(default_factory=list)
 
 
 class Retriever(Protocol):
-    def search(self, question: str, history: Sequence[str] = (), k: int = 5) -> SearchResult: ...
+    """Finds passages and sentences, and walks the essay's sentences around a match."""
 
-    def key_sentences(self, question: str, passage: Passage, limit: int = 2) -> list[str]: ...
+    def search(
+        self,
+        question: str,
+        history: Sequence[str] = (),
+        k: int = 5,
+        shown: frozenset[tuple[str, int]] = frozenset(),
+    ) -> SearchResult: ...
 
-    def best_quote(
-        self, question: str, passages: Sequence[Passage], context: Sequence[str] = ()
-    ) -> tuple[list[Passage], str]: ...
+    def step(self, passage: Passage, index: int, offset: int) -> tuple[Passage, int] | None: ...
+
+    def following(
+        self, passage: Passage, index: int, count: int = 2
+    ) -> list[tuple[Passage, int]]: ...
+
+    def sentence(self, passage: Passage, index: int) -> str: ...
 
 
 _DEFINED_ACRONYM = re.compile(
@@ -94,7 +109,7 @@ class BM25Retriever:
     def __init__(self, passages: Sequence[Passage]) -> None:
         self._passages = list(passages)
         self._acronyms = defined_acronyms([p.text for p in self._passages])
-        corpus = [self._terms(f"{p.section}. {p.text}") for p in self._passages]
+        corpus = [self.terms_of(f"{p.section}. {p.text}") for p in self._passages]
         self._passage_terms = {
             p.id: set(doc) for p, doc in zip(self._passages, corpus, strict=True)
         }
@@ -110,7 +125,7 @@ class BM25Retriever:
         }
         self._unknown_idf = math.log(1 + (count + 0.5) / 0.5)
 
-    def _terms(self, text: str) -> list[str]:
+    def terms_of(self, text: str) -> list[str]:
         expanded = [
             self._acronyms[word]
             for word in re.findall(r"[A-Za-z]+", text)
@@ -121,7 +136,7 @@ class BM25Retriever:
     def idf(self, term: str) -> float:
         return self._idf.get(term, self._unknown_idf)
 
-    def _scores(self, query_terms: Sequence[str]) -> np.ndarray:
+    def scores(self, query_terms: Sequence[str]) -> np.ndarray:
         known = [t for t in query_terms if t in self._idf]
         if not known:
             return np.zeros(len(self._passages), dtype=np.float32)
@@ -137,10 +152,10 @@ class BM25Retriever:
         return sum(self.idf(t) for t in matched) / total, matched
 
     def search(self, question: str, history: Sequence[str] = (), k: int = 5) -> SearchResult:
-        query_terms = self._terms(question)
-        scores = self._scores(query_terms)
+        query_terms = self.terms_of(question)
+        scores = self.scores(query_terms)
         for earlier in history[-2:]:
-            scores = scores + _HISTORY_WEIGHT * self._scores(self._terms(earlier))
+            scores = scores + _HISTORY_WEIGHT * self.scores(self.terms_of(earlier))
         order = np.argsort(-scores, kind="stable")[:k]
         ranked = [
             ScoredPassage(self._passages[i], float(scores[i])) for i in order if scores[i] > 0
@@ -152,78 +167,182 @@ class BM25Retriever:
             matched,
             tuple(query_terms),
             tuple(history[-2:]),
-            max((self._share_in(query_terms, s.passage) for s in ranked), default=0.0),
+            max((self.share_in(query_terms, s.passage) for s in ranked), default=0.0),
         )
 
-    def _share_in(self, query_terms: Sequence[str], passage: Passage) -> float:
+    def share_in(self, query_terms: Sequence[str], passage: Passage) -> float:
         unique = set(query_terms)
         if not unique:
             return 0.0
         held = unique & self._passage_terms[passage.id]
         return sum(self.idf(t) for t in held) / sum(self.idf(t) for t in unique)
 
-    def key_sentences(self, question: str, passage: Passage, limit: int = 2) -> list[str]:
-        """The passage's sentences that share the most information with the question, in essay order."""
-        wanted = set(terms(question))
-        scored = []
-        for position, sentence in enumerate(sentences(passage.text)):
-            overlap = wanted & set(terms(sentence))
-            scored.append((sum(self.idf(t) for t in overlap), position, sentence))
-        best = sorted(scored, key=lambda item: (-item[0], item[1]))[:limit]
-        best = [item for item in best if item[0] > 0] or best[:1]
-        return [sentence for _, _, sentence in sorted(best, key=lambda item: item[1])]
 
-    def _sentence_score(self, wanted: set[str], sentence: str, stance: bool) -> float:
-        score = sum(self.idf(t) for t in wanted & set(terms(sentence)))
-        if stance and _VOICES_STANCE.search(sentence):
-            score += 2 * max(self._idf.values(), default=1.0)
-        return score
+# Weights of the fused scores, calibrated on the published dev sets (docs/understanding.md).
+_SENTENCE_LEXICAL = 0.25
+_SENTENCE_PASSAGE = 0.10
+_SENTENCE_BM25 = 0.10
+_PASSAGE_BEST_SENTENCE = 0.55
+_PASSAGE_DENSE = 0.30
+_PASSAGE_BM25 = 0.15
+_SENTENCES_KEPT = 12
+# A match that needs the previous sentence's words is a little less direct than one that does not.
+_CONTEXT_DISCOUNT = 0.03
+# In a conversation, what was just shown is rarely asked again, and what follows it often is.
+_ALREADY_SHOWN = 0.05
+_NEARBY_BONUS = 0.08
+_NEARBY_SENTENCES = 4
 
-    def best_quote(
-        self, question: str, passages: Sequence[Passage], context: Sequence[str] = ()
-    ) -> tuple[list[Passage], str]:
-        """The sentence that best answers the question among the top passages, plus the next one
-        when it adds a word of the question or both are brief (answers often sit one sentence
-        after the match); returns the passages the quote comes from. Earlier questions of the
-        conversation (`context`) count a little, on the sentence and the one before it, so a
-        follow-up's "him" still finds its subject."""
-        wanted = set(terms(question))
-        earlier = set(self._terms(" ".join(context))) - wanted
-        stance = bool(_ASKS_STANCE.search(question) and _ADDRESSES_PERSONA.search(question))
-        best: tuple[float, Passage, list[str], int] | None = None
-        for rank, passage in enumerate(passages):
-            parts = sentences(passage.text)
-            for index, sentence in enumerate(parts):
-                score = self._sentence_score(wanted, sentence, stance)
-                if earlier:
-                    nearby = set(terms(" ".join(parts[max(0, index - 1) : index + 1])))
-                    score += _HISTORY_WEIGHT * sum(self.idf(t) for t in earlier & nearby)
-                score *= _LOWER_RANK_DISCOUNT**rank
-                if best is None or score > best[0]:
-                    best = (score, passage, parts, index)
-        if best is None:
-            raise ValueError("best_quote needs at least one passage")
-        _, passage, parts, index = best
-        quote, used = parts[index], [passage]
-        following = self._next_sentence(passage, parts, index)
-        if following:
-            follower, owner = following
-            adds = (wanted & set(terms(follower))) - set(terms(quote))
-            brief = len(quote) < _BRIEF_CHARS and len(follower) < _BRIEF_CHARS
-            if (adds or brief) and len(quote) + len(follower) < _QUOTE_CHARS:
-                quote = f"{quote} {follower}"
-                used += [owner] if owner != passage else []
-        return used, quote
 
-    def _next_sentence(
-        self, passage: Passage, parts: list[str], index: int
-    ) -> tuple[str, Passage] | None:
-        """The sentence after `index`, crossing into the next paragraph of the same section."""
-        if index + 1 < len(parts):
-            return parts[index + 1], passage
-        position = self._passages.index(passage)
-        if position + 1 < len(self._passages):
-            following = self._passages[position + 1]
-            if following.section == passage.section:
-                return sentences(following.text)[0], following
-        return None
+class HybridRetriever:
+    """Dense vectors (passages and sentences) fused with BM25 and IDF-weighted word overlap."""
+
+    def __init__(
+        self, passages: Sequence[Passage], encoder: Encoder, cache_dir: Path | None = None
+    ) -> None:
+        self.encoder = encoder
+        self.lexical = BM25Retriever(passages)
+        self._passages = list(passages)
+        self._position = {p.id: i for i, p in enumerate(self._passages)}
+        self._split = [sentences(p.text) for p in self._passages]
+        self._sentences = [
+            (row, index, text)
+            for row, parts in enumerate(self._split)
+            for index, text in enumerate(parts)
+        ]
+        self._sentence_terms = [set(self.lexical.terms_of(text)) for _, _, text in self._sentences]
+        texts = [f"{p.section}. {p.text}" for p in self._passages]
+        alone = [text for _, _, text in self._sentences]
+        # A sentence read with the one before it: "the concept" there is what it is about.
+        in_context = [
+            f"{self._split[row][index - 1]} {text}"
+            if index
+            else f"{self._passages[row].section}. {text}"
+            for row, index, text in self._sentences
+        ]
+        vectors = cached_vectors(texts + alone + in_context, encoder, cache_dir)
+        count = len(alone)
+        self._passage_vectors = vectors[: len(texts)]
+        self._sentence_vectors = vectors[len(texts) : len(texts) + count]
+        self._context_vectors = vectors[len(texts) + count :]
+        self._owner = np.array([row for row, _, _ in self._sentences])
+
+    def embed(self, text: str) -> np.ndarray:
+        return np.asarray(self.encoder.embed([text])[0], dtype=np.float32)
+
+    def search(
+        self,
+        question: str,
+        history: Sequence[str] = (),
+        k: int = 5,
+        shown: frozenset[tuple[str, int]] = frozenset(),
+    ) -> SearchResult:
+        """`history`: what a follow-up refers back to, which steers it a little. `shown`: the
+        sentences the conversation's last answer was made of (passage id, index): a follow-up
+        rarely asks for them again, and its answer often comes just after them."""
+        query = self.embed(question)
+        for earlier in history[-1:]:
+            query = query + _HISTORY_WEIGHT * self.embed(earlier)
+        query /= max(float(np.linalg.norm(query)), 1e-9)
+        dense_sentence = np.maximum(
+            self._sentence_vectors @ query, self._context_vectors @ query - _CONTEXT_DISCOUNT
+        )
+        dense_passage = self._passage_vectors @ query
+        query_terms = self.lexical.terms_of(question)
+        bm25 = self.lexical.scores(query_terms)
+        for earlier in history[-1:]:
+            bm25 = bm25 + _HISTORY_WEIGHT * self.lexical.scores(self.lexical.terms_of(earlier))
+        bm25_share = bm25 / bm25.max() if bm25.max() > 0 else bm25
+        wanted = set(query_terms)
+        total = sum(self.lexical.idf(t) for t in wanted) or 1.0
+        lexical = np.array(
+            [
+                sum(self.lexical.idf(t) for t in wanted & held) / total
+                for held in self._sentence_terms
+            ],
+            dtype=np.float32,
+        )
+        sentence_score = (
+            dense_sentence
+            + _SENTENCE_LEXICAL * lexical
+            + _SENTENCE_PASSAGE * dense_passage[self._owner]
+            + _SENTENCE_BM25 * bm25_share[self._owner]
+        )
+        if shown:
+            sentence_score = sentence_score + self._conversation_bias(shown)
+        best_in_passage = np.full(len(self._passages), -1.0, dtype=np.float32)
+        np.maximum.at(best_in_passage, self._owner, sentence_score)
+        passage_score = (
+            _PASSAGE_BEST_SENTENCE * best_in_passage
+            + _PASSAGE_DENSE * dense_passage
+            + _PASSAGE_BM25 * bm25_share
+        )
+        order = np.argsort(-passage_score, kind="stable")[:k]
+        ranked = [ScoredPassage(self._passages[i], float(passage_score[i])) for i in order]
+        top = np.argsort(-sentence_score, kind="stable")[:_SENTENCES_KEPT]
+        found = []
+        for i in top:
+            row, index, text = self._sentences[i]
+            found.append(
+                ScoredSentence(
+                    self._passages[row],
+                    index,
+                    text,
+                    float(sentence_score[i]),
+                    float(dense_sentence[i]),
+                    float(lexical[i]),
+                )
+            )
+        coverage, matched = self.lexical.coverage(query_terms)
+        return SearchResult(
+            ranked,
+            coverage,
+            matched,
+            tuple(query_terms),
+            tuple(history[-1:]),
+            max((self.lexical.share_in(query_terms, s.passage) for s in ranked), default=0.0),
+            found,
+        )
+
+    def _conversation_bias(self, shown: frozenset[tuple[str, int]]) -> np.ndarray:
+        bias = np.zeros(len(self._sentences), dtype=np.float32)
+        position = {
+            (self._passages[row].id, index): n for n, (row, index, _) in enumerate(self._sentences)
+        }
+        for where in shown:
+            n = position.get(where)
+            if n is None:
+                continue
+            bias[n] -= _ALREADY_SHOWN
+            for after in range(n + 1, min(n + 1 + _NEARBY_SENTENCES, len(self._sentences))):
+                row = self._sentences[after][0]
+                if self._passages[row].section == self._passages[self._sentences[n][0]].section:
+                    bias[after] += _NEARBY_BONUS
+        return bias
+
+    def step(self, passage: Passage, index: int, offset: int) -> tuple[Passage, int] | None:
+        """The sentence just before (-1) or after (+1) one, across paragraphs of one section."""
+        row = self._position[passage.id]
+        index += offset
+        if 0 <= index < len(self._split[row]):
+            return passage, index
+        row += offset
+        if not 0 <= row < len(self._passages) or self._passages[row].section != passage.section:
+            return None
+        return self._passages[row], (len(self._split[row]) - 1 if offset < 0 else 0)
+
+    def following(self, passage: Passage, index: int, count: int = 2) -> list[tuple[Passage, int]]:
+        """The next `count` sentences in essay order after one sentence ("what happened next")."""
+        row = self._position[passage.id]
+        out: list[tuple[Passage, int]] = []
+        position = index + 1
+        while len(out) < count and row < len(self._passages):
+            if position < len(self._split[row]):
+                out.append((self._passages[row], position))
+                position += 1
+            else:
+                row, position = row + 1, 0
+        return out
+
+    def sentence(self, passage: Passage, index: int) -> str:
+        return self._split[self._position[passage.id]][index]

@@ -43,14 +43,15 @@ _IDENTITY = re.compile(
   | \bwho\s+(are\s+you|am\s+i\s+(talking|speaking|chatting)|is\s+(this|talking|writing|answering))
   | \bwhat\s+are\s+you\b
   | \breal\s+(person|human|andrei|kozyrev)\b
-  | \b(himself|yourself|in\s+person)\b[^.?!]{0,30}\b(writ|typ|answer|repl|respond|talk)
-  | \b(writ|typ|answer|repl|respond)\w*\b[^.?!]{0,30}\b(himself|yourself|in\s+person)\b
+  | \b(yourself|in\s+person)\b[^.?!]{0,30}\b(writ|typ|answer|repl|respond|talk)
+  | \b(writ|typ|answer|repl|respond)\w*\b[^.?!]{0,30}\b(yourself|in\s+person)\b
+  | \b(kozyrev|andrei)\b[^.?!]{0,40}\bhimself\b|\bhimself\b[^.?!]{0,10}\b(kozyrev|andrei)\b
   | \b(bot|ai|a\.i\.|robot|chatbot|human)\s+or\s+(a\s+)?(human|person|real|bot|ai|machine)
   | \b(are|r)\s+(you|u)\s+(really\s+|actually\s+)?(the\s+|a\s+)?((former|ex-?|russian|real)\s+)*
         (foreign\s+)?(minister|author|writer|diplomat|politician|statesman)\b
   | \b(account|profile|bot|chat)\b[^.?!]{0,25}\b(run|operated|written|managed|controlled)\s+by\s+
         (a\s+)?(human|person|real|bot|ai|machine|kozyrev|andrei|him)
-  | \b(kozyrev|andrei|he|you)\b[^.?!]{0,25}\b(actually|really|personally|truly)\b[^.?!]{0,15}
+  | \b(kozyrev|andrei|you)\b[^.?!]{0,25}\b(actually|really|personally|truly)\b[^.?!]{0,15}
         \b(writ|wrote|typ|answer|repl|respond|say|said|here|there|behind|online)
   | \b(who|what)\b[^.?!]{0,20}\b(writes|wrote|writing|types|generates|is\s+behind)\b[^.?!]{0,20}
         \b(these|this|the|your)\s+(answers|replies|messages|responses|chat|account|bot)

@@ -18,6 +18,8 @@ import numpy as np
 from bot.understanding.encoder import Encoder
 
 logger = logging.getLogger(__name__)
+# Vectors already computed in this process (every core built in one process shares them).
+_IN_PROCESS: dict[str, np.ndarray] = {}
 
 
 def _key(texts: Sequence[str], encoder: Encoder) -> str:
@@ -33,16 +35,21 @@ def _key(texts: Sequence[str], encoder: Encoder) -> str:
 def cached_vectors(texts: Sequence[str], encoder: Encoder, cache_dir: Path | None) -> np.ndarray:
     """The texts' vectors, from `cache_dir` when a matching file exists; a cache that cannot be
     read or written only costs time."""
+    key = _key(texts, encoder)
+    if key in _IN_PROCESS:
+        return _IN_PROCESS[key]
     if cache_dir is None:
-        return encoder.embed(texts)
-    path = cache_dir / f"vectors-{_key(texts, encoder)}.npy"
+        _IN_PROCESS[key] = encoder.embed(texts)
+        return _IN_PROCESS[key]
+    path = cache_dir / f"vectors-{key}.npy"
     try:
         cached = np.load(path)
         if cached.shape[0] == len(texts):
-            return np.asarray(cached, dtype=np.float32)
+            _IN_PROCESS[key] = np.asarray(cached, dtype=np.float32)
+            return _IN_PROCESS[key]
     except (OSError, ValueError):
         pass
-    vectors = encoder.embed(texts)
+    vectors = _IN_PROCESS[key] = encoder.embed(texts)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.tmp.npy")

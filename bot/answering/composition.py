@@ -1,0 +1,204 @@
+"""Composition: the direct answer, made of the essay's own sentences and spoken as the author's words.
+
+The essay is the author's first-person account, so its sentences are already his voice. What a
+reply needs is the right ones: the sentence that matches the question, the sentence before it
+when that is where its subject is named ("He was accompanied by..."), and the sentence after it
+when the answer continues there (a quotation, "Then he signed..."). Replies stay short; the
+citation carries the provenance, so no wrapper is repeated on every reply.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from bot.knowledge import Passage
+from bot.understanding.retrieval import Retriever, ScoredSentence, SearchResult
+
+# A sentence opening like this leans on the one before it for its subject.
+_LEANS_BACK = re.compile(
+    r"^[\"“']?(He|She|It|They|This|That|These|Those|Then|But|And|So|Yet|Such|His|Her|Their|Its"
+    r"|There|Both|Neither|Instead|However|Still|Thus|Hence)\b"
+)
+# A sentence that sets itself against the one before ("In my mind, though, ...") needs it too.
+_CONTRASTS = re.compile(r",\s*(though|however|in turn|too|instead)\b")
+# ...and a sentence opening like this carries on what the previous one began.
+_CARRIES_ON = re.compile(
+    r"^[\"“']|^(He|She|It|They|This|That|These|Those|Then|So|Thus|Hence|As a result|In fact"
+    r"|Not only|No one|Nobody|Instead|Soon|Later|Eventually|Finally|In the meantime|Meanwhile"
+    r"|At that time|At the same time|No|Yes)\b"
+)
+_MULTI_PART = re.compile(r"(,|\band\b|\bor\b)\s*(what|who|whose|how|why|when|where|was|did|is)\b")
+# Sentences in which the author voices his own view, preferred when that is what was asked.
+_VOICES_STANCE = re.compile(
+    r"\b(I|my|we|our)\b[^.]{0,40}\b(believe|think|thought|feel|felt|heart|mind|view|opinion"
+    r"|convinced|doubt|hope|fear|welcomed?|regret|credo|conviction|glad|worr(y|ied)|trust|proud"
+    r"|sure|saw|considered)",
+)
+_STANCE_MARGIN = 0.12
+# A question in two parts takes the runner-up too when it matches nearly as well.
+_MULTI_PART_MARGIN = 0.08
+MAX_REPLY_CHARS = 400
+_CLAUSE = re.compile(r"(?<=[,;:])\s+|\s+(?=—)|(?<=—)")
+
+
+class QuestionKind(StrEnum):
+    FACT = "fact"
+    REASON = "reason"
+    STANCE = "stance"
+    ABOUT = "about"
+
+
+_REASON = re.compile(r"^\s*(why|how come|for what reason)\b|\bwhy\b", re.IGNORECASE)
+_STANCE = re.compile(
+    r"\b(you|your)\b[^?]{0,50}\b(think|thought|feel|felt|view|opinion|believe|make of|see|hope"
+    r"|fear|regret|grade|judge|rate|consider|picture)\b|\bin your (view|opinion|eyes)\b"
+    r"|\b(delusional|wrong|right|mistake|fault)\b",
+    re.IGNORECASE,
+)
+_ABOUT = re.compile(r"^\s*(tell me (about|more)|what about|talk about|describe|explain)\b", re.I)
+
+
+def question_kind(question: str) -> QuestionKind:
+    if _ABOUT.search(question):
+        return QuestionKind.ABOUT
+    if _STANCE.search(question):
+        return QuestionKind.STANCE
+    if _REASON.search(question):
+        return QuestionKind.REASON
+    return QuestionKind.FACT
+
+
+@dataclass(frozen=True)
+class Span:
+    """Consecutive or separate essay sentences that make the direct answer, in essay order."""
+
+    parts: tuple[tuple[Passage, int, str], ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(text for _, _, text in self.parts)
+
+    @property
+    def passages(self) -> list[Passage]:
+        seen: list[Passage] = []
+        for passage, _, _ in self.parts:
+            if passage not in seen:
+                seen.append(passage)
+        return seen
+
+
+def select_span(
+    question: str,
+    search: SearchResult,
+    retriever: Retriever,
+    embed: Callable[[Sequence[str]], np.ndarray],
+    after: tuple[Passage, int] | None = None,
+) -> Span:
+    """The sentences that answer, fitted to the reply's length by their most relevant clauses.
+    `after`: continue the essay from this sentence instead ("what happened next")."""
+    if after is not None:
+        following = retriever.following(after[0], after[1], count=2)
+        parts = [(p, i, retriever.sentence(p, i)) for p, i in following]
+        return Span(tuple(_fit(question, parts, embed)))
+    anchor = _anchor(question, search.sentences)
+    parts = [(anchor.passage, anchor.index, anchor.text)]
+    if _LEANS_BACK.match(anchor.text) or _CONTRASTS.search(anchor.text[:40]):
+        located = retriever.step(anchor.passage, anchor.index, -1)
+        if located:
+            parts.insert(0, (located[0], located[1], retriever.sentence(*located)))
+    located = retriever.step(anchor.passage, anchor.index, +1)
+    if located:
+        follower = retriever.sentence(*located)
+        strong = _score_of(search.sentences, located) >= 0.85 * anchor.score
+        asks = anchor.text.rstrip("\"'” ").endswith(("?", ":"))
+        if _CARRIES_ON.match(follower) or asks or strong:
+            parts.append((located[0], located[1], follower))
+    if _MULTI_PART.search(question) and len(search.sentences) > 1:
+        second = search.sentences[1] if search.sentences[0] is anchor else search.sentences[0]
+        shown = {(p, i) for p, i, _ in parts}
+        if (
+            second.score >= anchor.score - _MULTI_PART_MARGIN
+            and (
+                second.passage,
+                second.index,
+            )
+            not in shown
+        ):
+            parts.append((second.passage, second.index, second.text))
+    order = {p.id: p.start for p, _, _ in parts}
+    parts.sort(key=lambda part: (order[part[0].id], part[1]))
+    return Span(tuple(_fit(question, parts, embed)))
+
+
+def _anchor(question: str, found: Sequence[ScoredSentence]) -> ScoredSentence:
+    """The best match; for a question about the author's view, his own stated view nearby."""
+    best = found[0]
+    if question_kind(question) is QuestionKind.STANCE:
+        for sentence in found[1:6]:
+            voiced = _VOICES_STANCE.search(sentence.text) and not _VOICES_STANCE.search(best.text)
+            if voiced and sentence.score >= best.score - _STANCE_MARGIN:
+                return sentence
+    return best
+
+
+def _score_of(found: Sequence[ScoredSentence], where: tuple[Passage, int]) -> float:
+    for sentence in found:
+        if (sentence.passage, sentence.index) == where:
+            return sentence.score
+    return 0.0
+
+
+def _clauses(sentence: str) -> list[str]:
+    """A sentence's clauses, none shorter than a few words (short ones join their neighbour)."""
+    pieces = [p for p in _CLAUSE.split(sentence) if p.strip()]
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and (len(merged[-1]) < 40 or len(piece) < 25):
+            merged[-1] = f"{merged[-1]} {piece}".replace(" —", "—").replace("— ", "—")
+        else:
+            merged.append(piece)
+    return merged or [sentence]
+
+
+def _fit(
+    question: str,
+    parts: list[tuple[Passage, int, str]],
+    embed: Callable[[Sequence[str]], np.ndarray],
+) -> list[tuple[Passage, int, str]]:
+    """Keeps the clauses closest to the question until the reply fits `MAX_REPLY_CHARS`; what
+    is left of a sentence is marked with an ellipsis where words were cut, so it stays verbatim."""
+    if sum(len(t) + 1 for _, _, t in parts) <= MAX_REPLY_CHARS:
+        return parts
+    units = [(k, c) for k, (_, _, text) in enumerate(parts) for c in _clauses(text)]
+    vectors = embed([question] + [c for _, c in units])
+    relevance = vectors[1:] @ vectors[0]
+    chosen: set[int] = set()
+    used = 0
+    for u in np.argsort(-relevance):
+        cost = len(units[u][1]) + 2
+        if used + cost <= MAX_REPLY_CHARS:
+            chosen.add(int(u))
+            used += cost
+    fitted = []
+    for k, (passage, index, _) in enumerate(parts):
+        kept = [(u, units[u][1]) for u in sorted(chosen) if units[u][0] == k]
+        if not kept:
+            continue
+        pieces = [kept[0][1]]
+        for (before, _), (u, clause) in itertools.pairwise(kept):
+            pieces.append(clause if u == before + 1 else f"… {clause}")
+        text = " ".join(pieces)
+        first = min(u for u, _ in kept)
+        last = max(u for u, _ in kept)
+        if first > min(u for u, (owner, _) in enumerate(units) if owner == k):
+            text = f"…{text}"
+        if last < max(u for u, (owner, _) in enumerate(units) if owner == k):
+            text = text.rstrip(" ,;:—") + "…"
+        fitted.append((passage, index, text))
+    return fitted

@@ -1,0 +1,77 @@
+"""Conversation history read back from the log, so follow-ups work after restarts and on every worker.
+
+Every process that answers writes its exchanges to the same database; reading a conversation's
+recent turns from there makes the conversation one thing for everyone in the thread, whichever
+worker or shard answers the next message. Erased rows are never read back.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from bot.messages import Citation
+from bot.storage.models import Conversation, ExchangeRow
+from bot.understanding.memory import ConversationKey, Turn
+
+
+class TurnHistory:
+    """The reading side of the log that the core's conversation memory uses."""
+
+    engine: Engine
+
+    def recent_turns(self, key: ConversationKey, limit: int) -> list[Turn]:
+        """The conversation's last `limit` answered turns, oldest first."""
+        platform, tenant, channel, thread = key
+        statement = (
+            select(ExchangeRow)
+            .join(Conversation, col(Conversation.id) == col(ExchangeRow.conversation_id))
+            .where(
+                Conversation.platform == platform,
+                Conversation.tenant == tenant,
+                Conversation.channel == channel,
+                Conversation.thread == thread,
+                col(ExchangeRow.erased_at).is_(None),
+            )
+            .order_by(col(ExchangeRow.created).desc(), col(ExchangeRow.seq).desc())
+            .limit(limit)
+        )
+        with Session(self.engine) as session:
+            rows = list(session.exec(statement))
+        return [_turn(row) for row in reversed(rows)]
+
+    def has_conversation(self, key: ConversationKey) -> bool:
+        """True once the persona has answered in this conversation (a thread it should follow)."""
+        platform, tenant, channel, thread = key
+        statement = select(Conversation.id).where(
+            Conversation.platform == platform,
+            Conversation.tenant == tenant,
+            Conversation.channel == channel,
+            Conversation.thread == thread,
+        )
+        with Session(self.engine) as session:
+            return session.exec(statement).first() is not None
+
+
+def _turn(row: ExchangeRow) -> Turn:
+    options: dict[str, Any] = row.options or {}
+    return Turn(
+        question=row.input_text,
+        answer=row.reply_text,
+        citations=tuple(
+            Citation(
+                passage_id=str(c.get("passage_id", "")),
+                section=str(c.get("section", "")),
+                quote=str(c.get("quote", "")),
+                passage="",
+            )
+            for c in row.citations or []
+        ),
+        prompt_passages=tuple(options.get("prompt_passages", ())),
+        read_as=str(options.get("read_as", "")),
+        span=tuple((str(where[0]), int(where[1])) for where in options.get("span", ())),
+        when=row.created.replace(tzinfo=UTC),
+    )
