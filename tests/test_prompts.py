@@ -14,7 +14,7 @@ def prompts() -> Prompts:
 
 
 def test_every_template_renders_with_its_placeholders(prompts: Prompts) -> None:
-    assert {"system", "answer", "refusal", "identity", "fallback", "unavailable"} <= set(
+    assert {"system", "answer", "refusal", "identity", "not_direct", "unavailable"} <= set(
         prompts.names
     )
     for name in prompts.names:
@@ -28,7 +28,7 @@ def test_every_template_renders_with_its_placeholders(prompts: Prompts) -> None:
 
 def test_a_missing_placeholder_fails_loudly(prompts: Prompts) -> None:
     with pytest.raises(TemplateError, match="quote"):
-        prompts.render("fallback")
+        prompts.render("not_direct")
     with pytest.raises(TemplateError, match="missing"):
         prompts.render("no-such-template")
 

@@ -10,9 +10,7 @@ from rich.console import Console
 from adapters.terminal import StreamedText, chat
 from bot.answering.generation import Generation, GenerationRequest, TokenSink
 from bot.core import DialogueCore
-from tests.fakes import MemoryLog, ScriptedGenerator
-
-MOTTO = "Clinton was elected under the motto about the economy."
+from tests.fakes import MemoryLog
 
 
 def console(width: int = 80, terminal: bool = False) -> Console:
@@ -55,9 +53,8 @@ def test_each_question_is_logged_at_its_own_arrival_time(
 def test_long_answers_wrap_between_words_beside_the_prefix(
     core: DialogueCore, log: MemoryLog
 ) -> None:
-    core.generator = ScriptedGenerator([MOTTO])
     shown = console(width=80)
-    chat(core, shown, lines_of("What was Clinton's election motto?"))
+    chat(core, shown, lines_of("Who accompanied Warren Christopher to Moscow in October 1993?"))
     reply = log.exchanges[-1].reply.text
     assert len(reply) > 160  # three lines at least, so wrapping is exercised
     lines = output(shown).splitlines()
@@ -90,35 +87,35 @@ def test_sources_after_a_refusal_say_the_last_answer_had_none(core: DialogueCore
 
 
 class WatchedGenerator:
-    """Writes two sentences and notes what the screen showed in between."""
+    """Notes what the screen showed when the model was asked, then adds a supported sentence."""
 
     model_id = "watched-fake"
 
-    def __init__(self, screen: Console, second: str) -> None:
+    def __init__(self, screen: Console) -> None:
         self.screen = screen
-        self.second = second
-        self.seen_between = ""
+        self.seen_before = ""
 
     def generate(self, request: GenerationRequest, on_token: TokenSink | None = None) -> Generation:
-        assert on_token is not None
-        for word in MOTTO.split():
-            on_token(word + " ")
-        self.seen_between = output(self.screen)
-        for word in self.second.split():
-            on_token(word + " ")
-        return Generation(text=f"{MOTTO} {self.second}", prompt=request.user)
+        self.seen_before = output(self.screen)
+        return Generation(text=ADDED, prompt=request.user)
 
 
-def test_sentences_appear_while_the_model_is_still_writing(
+ADDED = (
+    "The administration of Clinton promised and did help us through programs of the Monetary Fund."
+)
+
+
+def test_the_direct_answer_is_on_screen_before_the_model_starts(
     core: DialogueCore, log: MemoryLog
 ) -> None:
     shown = console(terminal=True)
-    second = "It's the economy, stupid was the motto."
-    watched = WatchedGenerator(shown, second)
+    watched = WatchedGenerator(shown)
     core.generator = watched
+    core.settings = core.settings.model_copy(update={"model_adds": True})
     chat(core, shown, lines_of("What was Clinton's election motto?"))
-    assert MOTTO in watched.seen_between
-    assert MOTTO in log.exchanges[-1].reply.text
+    assert "President Clinton was elected under the motto" in watched.seen_before
+    assert log.exchanges[-1].reply.text.endswith(ADDED)
+    assert "Monetary Fund" in output(shown)
 
 
 def test_finished_lines_stream_even_when_the_output_is_not_a_terminal() -> None:
