@@ -43,6 +43,9 @@ _VOICES_STANCE = re.compile(
 _STANCE_MARGIN = 0.12
 # A question in two parts takes the runner-up too when it matches nearly as well.
 _MULTI_PART_MARGIN = 0.08
+# A short answer takes a runner-up this close, while the two stay this short.
+_RUNNER_UP_MARGIN = float(__import__("os").environ.get("RM", "0.06"))
+_SHORT_WITH_RUNNER_UP = int(__import__("os").environ.get("RL", "330"))
 MAX_REPLY_CHARS = 400
 _CLAUSE = re.compile(r"(?<=[,;:])\s+|\s+(?=—)|(?<=—)")
 
@@ -131,9 +134,28 @@ def select_span(
             not in shown
         ):
             parts.append((second.passage, second.index, second.text))
+    _add_runner_up(search.sentences, anchor, parts)
     order = {p.id: p.start for p, _, _ in parts}
     parts.sort(key=lambda part: (order[part[0].id], part[1]))
     return Span(tuple(_fit(question, parts, embed)))
+
+
+def _add_runner_up(
+    found: Sequence[ScoredSentence],
+    anchor: ScoredSentence,
+    parts: list[tuple[Passage, int, str]],
+) -> None:
+    """A short answer takes the next best match too when it is nearly as good: the best match
+    often introduces what the runner-up states."""
+    used = sum(len(t) + 1 for _, _, t in parts)
+    shown = {(p, i) for p, i, _ in parts}
+    for sentence in found[:3]:
+        if (sentence.passage, sentence.index) in shown:
+            continue
+        close = sentence.score >= anchor.score - _RUNNER_UP_MARGIN
+        if close and used + len(sentence.text) <= _SHORT_WITH_RUNNER_UP:
+            parts.append((sentence.passage, sentence.index, sentence.text))
+        return
 
 
 def _anchor(question: str, found: Sequence[ScoredSentence]) -> ScoredSentence:
