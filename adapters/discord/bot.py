@@ -263,8 +263,10 @@ class PersonaBot(commands.Bot):
         """An edited question is answered anew, in the same messages; an unchanged one is not."""
         message = payload.message
         earlier = self.answers.get(message.id)
-        if earlier is not None and earlier.content == message.content:
-            return  # Discord also sends updates for embeds and pins
+        if message.edited_at is None or (
+            earlier is not None and earlier.content == message.content
+        ):
+            return  # Discord also sends updates for link previews and pins, unedited
         if earlier is not None and earlier.task is not None and not earlier.task.done():
             earlier.task.cancel()
         await self._consider(message, reuse=earlier.messages if earlier else None)

@@ -143,6 +143,9 @@ async def test_a_reply_to_an_edited_question_is_rewritten_in_place(
     assert len(fake.posted_messages(GENERAL)) == 1
     # An update that does not change the text (an embed resolving) is not a new question.
     await fake.dispatch("MESSAGE_UPDATE", fake.edited(edited, edited["content"]))
+    # Nor is a never-edited message's update (its link preview resolving).
+    unedited = fake.user_message("What did Kozyrev sign? https://example.com", mention_bot=True)
+    await fake.dispatch("MESSAGE_UPDATE", unedited)
     await asyncio.sleep(0.3)
     assert len(fake.posted_messages(GENERAL)) == 1
 
