@@ -673,8 +673,11 @@ class LogView:
             gone = [row for row in rows if row.id not in flagged]
             names = sorted({row.user_name for row in rows if len(row.user_name) >= 3} - {ERASED})
             who = [user_id, *names]
-            said = fragments(t for row in gone for t in (row.input_text, row.raw_text or ""))
-            conversations = {row.conversation_id for row in rows}
+            # Memory quotes a question within its conversation only: scrub it there.
+            asked: dict[int, list[str]] = defaultdict(list)
+            for row in gone:
+                asked[row.conversation_id] += [row.input_text, row.raw_text or ""]
+            said = {conversation: fragments(texts) for conversation, texts in asked.items()}
             first = min((row.created for row in rows), default=now)
             for row in kept:
                 row.user_id = ERASED
@@ -700,9 +703,7 @@ class LogView:
             lifted = session.exec(bans).all()
             for ban in lifted:
                 session.delete(ban)
-            scrubbed = self._scrub_everywhere(
-                session, platform, tenant, who, said, conversations, first
-            )
+            scrubbed = self._scrub_everywhere(session, platform, tenant, who, said, first)
             audited = self._scope(select(AuditEntry), col(AuditEntry.tenant)).where(
                 or_(
                     col(AuditEntry.target) == f"{platform}:{user_id}",
@@ -755,12 +756,12 @@ class LogView:
         platform: str,
         tenant: str | None,
         who: Sequence[str],
-        said: Sequence[str],
-        conversations: set[int],
+        said: dict[int, list[str]],
         since: datetime,
     ) -> int:
-        """Scrubs a user's id and names (as whole words) and their erased questions from the
-        other rows of their tenants that hold them; returns how many rows changed."""
+        """Scrubs a user's id and names (as whole words) from the other rows of their tenants
+        that hold them, and their erased questions (`said`, per conversation) from the later
+        rows of those conversations; returns how many rows changed."""
         changed = 0
         texts = (
             ExchangeRow.input_text,
@@ -774,7 +775,7 @@ class LogView:
             or_(
                 *mentions,
                 and_(
-                    col(ExchangeRow.conversation_id).in_(sorted(conversations) or [-1]),
+                    col(ExchangeRow.conversation_id).in_(sorted(said) or [-1]),
                     col(ExchangeRow.created) >= since,
                 ),
             ),
@@ -782,17 +783,18 @@ class LogView:
         if tenant is not None:
             candidates = candidates.where(ExchangeRow.tenant == tenant)
         for row in session.exec(candidates).all():
+            quoted = said.get(row.conversation_id, [])
             before = (row.input_text, row.raw_text, row.reply_text, row.prompt, row.moderation)
             row.input_text = scrub(row.input_text, who, ERASED, whole_words=True)
             row.reply_text = scrub(row.reply_text, who, ERASED, whole_words=True)
             if row.raw_text is not None:
                 row.raw_text = scrub(row.raw_text, who, ERASED, whole_words=True)
-            row.prompt = scrub(scrub(row.prompt, said, ERASED), who, ERASED, whole_words=True)
+            row.prompt = scrub(scrub(row.prompt, quoted, ERASED), who, ERASED, whole_words=True)
             row.moderation = [
                 {
                     **v,
                     "detail": scrub(
-                        scrub_words(str(v.get("detail", "")), said), who, ERASED, whole_words=True
+                        scrub_words(str(v.get("detail", "")), quoted), who, ERASED, whole_words=True
                     ),
                 }
                 for v in row.moderation
