@@ -333,8 +333,11 @@ class PersonaBot(commands.Bot):
         canned = self._canned(incoming, place, warn_once=True)
         if canned is not None and canned.quiet:
             return
-        async with message.channel.typing():
+        typing = asyncio.create_task(stream.type_until_posted(message.channel))
+        try:
             await self._deliver(incoming, place, stream, canned)
+        finally:
+            typing.cancel()
         if isinstance(message.channel, discord.Thread):
             self.answered_threads.put(message.channel.id, True)
 

@@ -26,6 +26,9 @@ T = TypeVar("T")
 # Posts one chunk, as a reply to the previous message of this reply when there is one.
 Poster = Callable[[str, Any, discord.ui.View | None], Awaitable[Any]]
 _RETRIES = 4
+# The typing indicator is shown only when nothing is posted this soon: the direct answer usually
+# is, and a typing event sent after a message would show "typing…" under the finished text.
+TYPING_AFTER_S = 0.4
 _DEFAULT_RETRY_S = 1.0
 _MAX_RETRY_S = 30.0
 
@@ -83,6 +86,7 @@ class StreamedReply:
         self._final: str | None = None
         self._view: discord.ui.View | None = None
         self._changed = asyncio.Event()
+        self.posted = asyncio.Event()  # set once the first message is up
         self.edits = 0
 
     def feed(self, piece: str) -> None:
@@ -95,6 +99,19 @@ class StreamedReply:
         self._final = content
         self._view = view
         self._changed.set()
+
+    async def type_until_posted(self, channel: discord.abc.Messageable) -> None:
+        """Shows "typing…" in `channel` while nothing is posted, if that takes a while."""
+        try:
+            await asyncio.wait_for(self.posted.wait(), TYPING_AFTER_S)
+            return
+        except TimeoutError:
+            pass
+        try:
+            async with channel.typing():
+                await self.posted.wait()
+        except discord.HTTPException:
+            logger.info("could not show the typing indicator", exc_info=True)
 
     async def run(self, render: Callable[[str], str]) -> None:
         """Shows each state of the reply until the final one is shown; raises DeliveryError."""
@@ -120,6 +137,7 @@ class StreamedReply:
                 content = neutralise_mentions(chunk)
                 sent = await with_retries(partial(self._post, content, previous, view))
                 self.messages.append(sent)
+                self.posted.set()
                 self._shown.append(chunk)
                 self._edited_at.append(time.monotonic())
         if final:

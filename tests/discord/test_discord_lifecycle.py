@@ -152,7 +152,7 @@ async def test_sigterm_during_an_answer_delivers_it_closes_cleanly_and_flushes_t
         await until(lambda: any(f["op"] == IDENTIFY for f in fake.received), timeout=180)
         await asyncio.sleep(0.5)  # READY and GUILD_CREATE are read
         await fake.dispatch("MESSAGE_CREATE", fake.user_message(QUESTION, mention_bot=True))
-        await until(lambda: fake.calls("POST", rf"/channels/{GENERAL}/typing"), timeout=60)
+        await until(lambda: fake.posted_messages(GENERAL), timeout=60)  # the first piece
         process.send_signal(signal.SIGTERM)  # the turn is still in progress
         _, stderr = await asyncio.wait_for(process.communicate(), 120)
     finally:

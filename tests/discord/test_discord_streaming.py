@@ -28,10 +28,13 @@ class PacedQueue:
     """The real core's exchange, its text streamed piece by piece from a worker thread with
     pauses, as a model writing sentence after sentence would; the pieces add up to the reply."""
 
-    def __init__(self, core: DialogueCore, pieces: list[str], pause: float) -> None:
+    def __init__(
+        self, core: DialogueCore, pieces: list[str], pause: float, delay: float = 0.0
+    ) -> None:
         self.core = core
         self.pieces = pieces
         self.pause = pause
+        self.delay = delay  # before the first piece: a queue or a slow understanding
         self.depth = 0
         self.exchanges: list[Exchange] = []
 
@@ -40,6 +43,7 @@ class PacedQueue:
         exchange.reply.text = "".join(self.pieces)
 
         def stream() -> None:
+            threading.Event().wait(self.delay)
             for number, piece in enumerate(self.pieces):
                 if number:
                     threading.Event().wait(self.pause)
@@ -76,6 +80,20 @@ async def test_the_direct_answer_is_posted_at_once_then_edited_no_faster_than_th
     assert final["content"] == render_reply(exchange.reply)  # the core's reply, exactly
     assert edits[-1].body["components"], "the finished reply carries the vote buttons"
     assert all(not e.body.get("components") for e in edits[:-1])
+
+
+async def test_typing_shows_only_while_nothing_is_posted(
+    fake: FakeDiscord, start_bot: BotFactory, core: DialogueCore
+) -> None:
+    queue = PacedQueue(core, [DIRECT, *MORE], pause=0.1, delay=1.2)
+    await start_bot(queue=queue)
+    await fake.dispatch("MESSAGE_CREATE", fake.user_message(QUESTION, mention_bot=True))
+
+    await answered(fake, GENERAL)
+    typing = fake.calls("POST", rf"/channels/{GENERAL}/typing")
+    first_post = fake.calls("POST", rf"/channels/{GENERAL}/messages")[0]
+    assert typing, "a slow start shows typing…"
+    assert all(t.at < first_post.at for t in typing)
 
 
 async def test_ask_streams_through_its_follow_up_message(
