@@ -212,7 +212,7 @@ class PersonaBot(commands.Bot):
 
     async def drain(self, grace_s: float) -> bool:
         """Stops taking questions and waits up to `grace_s` for answers in progress; True if all
-        finished. Those still running are cancelled by `close`."""
+        finished (any still running are cut off when the event loop ends)."""
         self.draining = True
         pending = {task for task in self._work if not task.done()}
         if pending:
@@ -316,7 +316,7 @@ class PersonaBot(commands.Bot):
 
         async def post(content: str, previous: Any, view: discord.ui.View | None) -> Any:
             reference = previous.to_reference(fail_if_not_exists=False) if previous else question
-            sent = await message.channel.send(
+            return await message.channel.send(
                 content,
                 reference=reference,
                 mention_author=False,
@@ -324,7 +324,6 @@ class PersonaBot(commands.Bot):
                 suppress_embeds=True,
                 view=view or discord.utils.MISSING,
             )
-            return sent
 
         stream = StreamedReply(
             post, interval=self.settings.edit_interval_seconds, existing=answer.messages
