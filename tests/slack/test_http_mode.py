@@ -69,13 +69,15 @@ def slow_slack(
     moderation: FakeModeration,
     mock_slack: MockSlack,
 ) -> Iterator[SlackHarness]:
-    """The app over a core whose model takes 2 s per answer (and says nothing useful)."""
+    """The app over a core whose model, asked to add to each answer, takes 2 s (and adds
+    nothing useful)."""
 
     def slow(_: GenerationRequest) -> str:
         time.sleep(2.0)
         return ""
 
-    core = build_core(settings, generator=ScriptedGenerator(slow), log=log)
+    with_model = settings.model_copy(update={"model_adds": True})
+    core = build_core(with_model, generator=ScriptedGenerator(slow), log=log)
     bot = make_bot(core, slack_settings, moderation)
     url, server, thread = serve(bot)
     harness = SlackHarness(url, mock_slack)

@@ -4,6 +4,7 @@ thread following and the conversation's history come from the log (and Redis), n
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,10 +13,15 @@ import pytest
 import redis
 
 from adapters.slack.app import SlackBot, web_client
-from adapters.slack.server import SharedState, thread_follower
+from adapters.slack.server import SharedState, build_bot, thread_follower
 from adapters.slack.settings import SlackSettings
 from bot.factory import build_core
+from bot.messages import Exchange
 from bot.serving.redis_state import connect
+from bot.settings import Settings
+from bot.storage import open_log
+from bot.storage.api import ExchangeFilter
+from bot.storage.log import SqlConversationLog
 from tests.fakes import MemoryLog, ScriptedGenerator
 from tests.slack.conftest import QUESTION, FakeModeration, SlackHarness, mention, serve
 from tests.slack.mock_slack import TEAM_ID, MockSlack
@@ -52,8 +58,13 @@ def _worker(bot: SlackBot, mock: MockSlack) -> Iterator[SlackHarness]:
         bot.close()
 
 
+def _read_as(exchange: Exchange) -> str:
+    """How the core read the turn: the question with what it referred back to."""
+    return str(exchange.trace.options.get("read_as") or "")
+
+
 def test_a_second_users_follow_up_is_answered_with_the_threads_context(
-    slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog, generator: ScriptedGenerator
+    slack: SlackHarness, mock_slack: MockSlack, log: MemoryLog
 ) -> None:
     slack.event(mention(QUESTION, ts=THREAD, user="U1"))
     mock_slack.wait_for("chat.stopStream")
@@ -63,12 +74,61 @@ def test_a_second_users_follow_up_is_answered_with_the_threads_context(
     first, second = log.exchanges
     assert (first.message.user_id, second.message.user_id) == ("U1", "U2")
     assert second.message.conversation_key() == first.message.conversation_key()
-    # The follow-up's prompt carries the first question, which U2 never typed.
-    assert len(generator.requests) == 2
-    assert "Why do emerging democracies" in generator.requests[1].user  # not the essay's words
+    # The follow-up was read with the first question, which U2 never typed.
+    assert "Why do emerging democracies" in _read_as(second)
     starts = mock_slack.of("chat.startStream")
     assert [c.params["thread_ts"] for c in starts] == [THREAD, THREAD]
     assert starts[1].params["recipient_user_id"] == "U2"
+
+
+def _sql_bot(
+    settings: Settings, slack_settings: SlackSettings
+) -> tuple[SlackBot, SqlConversationLog]:
+    """A worker as `personabot slack` builds it: its own log connection to the shared database
+    and its own core, whose conversation cache starts empty."""
+    log = open_log(settings)
+    core = lambda: build_core(settings, generator=ScriptedGenerator(), log=log)  # noqa: E731
+    bot, _ = build_bot(slack_settings, core)
+    return bot, log
+
+
+def _read_as_in_log(log: SqlConversationLog, user: str) -> str:
+    log.flush()
+    rows = log.list_exchanges(ExchangeFilter(platform="slack")).items
+    [row] = [row for row in rows if row.user_id == user]
+    return str(log.get_exchange(row.id).options.get("read_as") or "")
+
+
+def test_follow_ups_reach_a_second_worker_and_survive_a_restart(
+    settings: Settings, slack_settings: SlackSettings, mock_slack: MockSlack
+) -> None:
+    first_bot, first_log = _sql_bot(settings, slack_settings)
+    second_bot, second_log = _sql_bot(settings, slack_settings)
+    try:
+        with _worker(first_bot, mock_slack) as first, _worker(second_bot, mock_slack) as second:
+            first.event(mention(QUESTION, ts=THREAD, user="U1"))
+            mock_slack.wait_for("chat.stopStream")
+            first_log.flush()
+            # The load balancer sends the next message of the thread to the other worker.
+            second.event(_in_thread(FOLLOW_UP, "U2", "1699999999.000501"))
+            mock_slack.wait_for("chat.stopStream", count=2)
+        assert "Why do emerging democracies" in _read_as_in_log(second_log, "U2")
+        # Both workers are gone; a new one starts on the same database.
+        restarted_bot, restarted_log = _sql_bot(settings, slack_settings)
+        with _worker(restarted_bot, mock_slack) as restarted:
+            restarted.event(_in_thread("What did they fear from it?", "U3", "1699999999.000502"))
+            mock_slack.wait_for("chat.stopStream", count=3)
+            # A thread the persona never answered in stays someone else's conversation.
+            restarted.event(_in_thread(FOLLOW_UP, "U4", "1699999999.000601", "1699999999.000600"))
+            time.sleep(0.5)
+        assert FOLLOW_UP in _read_as_in_log(restarted_log, "U3")  # read with the turn before
+        rows = restarted_log.list_exchanges(ExchangeFilter(platform="slack")).items
+        assert sorted(row.user_id for row in rows) == ["U1", "U2", "U3"]
+        assert {row.thread for row in rows} == {THREAD}
+        restarted_log.close()
+    finally:
+        first_log.close()
+        second_log.close()
 
 
 @pytest.fixture
