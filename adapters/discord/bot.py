@@ -9,6 +9,7 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -596,7 +597,8 @@ class PersonaBot(commands.Bot):
             await self._private(interaction, exchange.reply.text)
             return
         self._track()
-        await interaction.response.defer(thinking=True)
+        if not await self._acknowledge(interaction, ephemeral=False):
+            return
 
         async def post(content: str, _previous: Any, view: discord.ui.View | None) -> Any:
             return await interaction.followup.send(
@@ -649,7 +651,8 @@ class PersonaBot(commands.Bot):
 
     async def report(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Flags the exchange behind one of the bot's replies for moderators; only the reporter sees it."""
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        if not await self._acknowledge(interaction, ephemeral=True):
+            return
         known = self.sent.get(message.id)
         mark = mark_of(message)
         exchange_id = known.exchange_id if known else mark.exchange_id if mark else None
@@ -671,12 +674,36 @@ class PersonaBot(commands.Bot):
                 if flagged
                 else "I no longer have a record of that reply, so it cannot be reported."
             )
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        try:
+            await with_retries(
+                partial(interaction.followup.send, text, ephemeral=True, allowed_mentions=NO_PINGS)
+            )
+        except DeliveryError as exc:
+            logger.warning("could not confirm a report: %s", exc)
+
+    async def _acknowledge(self, interaction: discord.Interaction, *, ephemeral: bool) -> bool:
+        """Defers ("thinking…"), retrying a 429 that discord.py gave up on; False if it failed."""
+        try:
+            await with_retries(
+                partial(interaction.response.defer, ephemeral=ephemeral, thinking=True)
+            )
+        except DeliveryError as exc:
+            logger.warning("could not acknowledge %s: %s", interaction.command, exc)
+            return False
+        return True
 
     async def _private(self, interaction: discord.Interaction, text: str) -> None:
-        await interaction.response.send_message(
-            neutralise_mentions(text), ephemeral=True, allowed_mentions=NO_PINGS
-        )
+        try:
+            await with_retries(
+                partial(
+                    interaction.response.send_message,
+                    neutralise_mentions(text),
+                    ephemeral=True,
+                    allowed_mentions=NO_PINGS,
+                )
+            )
+        except DeliveryError as exc:
+            logger.warning("could not answer %s privately: %s", interaction.command, exc)
 
 
 class ShardedPersonaBot(PersonaBot, commands.AutoShardedBot):

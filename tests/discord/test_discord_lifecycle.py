@@ -183,3 +183,26 @@ async def test_closing_ends_the_gateway_session_with_a_normal_closure(
         await bot.close()
     await until(lambda: len(fake.close_codes) == 2)
     assert fake.close_codes == [NORMAL_CLOSURE, NORMAL_CLOSURE]
+
+
+async def test_a_cloudflare_429_on_the_ask_deferral_is_retried_within_discords_3_seconds(
+    fake: FakeDiscord, start_bot: BotFactory
+) -> None:
+    await start_bot()
+    fake.faults.append(
+        Fault(
+            "POST",
+            re.compile(r"/interactions/\d+/[^/]+/callback"),
+            429,
+            CLOUDFLARE_429,
+            "text/html",
+            {"Retry-After": "0.3"},
+        )
+    )
+    await fake.dispatch("INTERACTION_CREATE", fake.command("ask", {"question": QUESTION}))
+
+    final = (await answered(fake, GENERAL))[0]
+    callbacks = fake.calls("POST", r"/interactions/\d+/[^/]+/callback")
+    assert [c.body["type"] for c in callbacks] == [5, 5]  # refused once, then deferred
+    assert callbacks[1].at - callbacks[0].at < 3
+    assert "**Sources**" in final["content"]
