@@ -41,7 +41,7 @@ from bot.messages import (
     Verdict,
 )
 from bot.settings import Settings
-from bot.text import terms
+from bot.text import sentences, terms
 from bot.understanding.answerability import Answerability, AnswerabilityJudge, Outcome
 from bot.understanding.chat_text import Vocabulary, normalize_typing
 from bot.understanding.followups import Reading, read_turn
@@ -303,8 +303,11 @@ class DialogueCore:
         text = f"{direct} {added}" if added else direct
         if on_text and added:
             on_text(f" {added}")
-        fragments = [f.strip(" …") for f in span.text.split("…") if f.strip(" …")]
-        verbatim = all(is_verbatim(f, [p.text for p in span.passages]) for f in fragments)
+        verbatim = all(
+            is_verbatim(fragment, [passage.text])
+            for passage, _, text in span.parts
+            for fragment in _fragments(text)
+        )
         verdicts.append(
             Verdict(
                 check="grounding",
@@ -394,8 +397,7 @@ class DialogueCore:
             best.setdefault(sentence.passage.id, sentence.text)
         citations = []
         for passage in ordered[: self.settings.max_citations]:
-            taken = [f.strip(" …") for f in said.split("…") if f.strip(" …")]
-            quoted = [f for f in taken if is_verbatim(f, [passage.text])]
+            quoted = [f for f in _fragments(said) if is_verbatim(f, [passage.text])]
             quote = _clip(" … ".join(quoted) if quoted else best.get(passage.id, passage.text))
             citations.append(
                 Citation(
@@ -484,6 +486,16 @@ def _turn_of(exchange: Exchange) -> Turn:
         span=tuple((str(w[0]), int(w[1])) for w in span) if isinstance(span, list) else (),
         when=_aware(exchange.message.received_at),
     )
+
+
+def _fragments(text: str) -> list[str]:
+    """The verbatim pieces of a composed text: its sentences, split where words were cut."""
+    return [
+        piece.strip(" …")
+        for part in sentences(text)
+        for piece in part.split("…")
+        if piece.strip(" …")
+    ]
 
 
 def _aware(moment: datetime) -> datetime:

@@ -176,16 +176,18 @@ def _score_of(found: Sequence[ScoredSentence], where: tuple[Passage, int]) -> fl
     return 0.0
 
 
-def _clauses(sentence: str) -> list[str]:
-    """A sentence's clauses, none shorter than a few words (short ones join their neighbour)."""
-    pieces = [p for p in _CLAUSE.split(sentence) if p.strip()]
-    merged: list[str] = []
-    for piece in pieces:
-        if merged and (len(merged[-1]) < 40 or len(piece) < 25):
-            merged[-1] = f"{merged[-1]} {piece}".replace(" —", "—").replace("— ", "—")
+def _clauses(sentence: str) -> list[tuple[int, int]]:
+    """A sentence's clauses as (start, end) offsets, none shorter than a few words (a short one
+    joins its neighbour), so that kept neighbours are sliced from the sentence verbatim."""
+    cuts = [0, *(m.end() for m in _CLAUSE.finditer(sentence)), len(sentence)]
+    pieces = [(a, b) for a, b in itertools.pairwise(cuts) if sentence[a:b].strip()]
+    merged: list[tuple[int, int]] = []
+    for start, end in pieces:
+        if merged and (merged[-1][1] - merged[-1][0] < 40 or end - start < 25):
+            merged[-1] = (merged[-1][0], end)
         else:
-            merged.append(piece)
-    return merged or [sentence]
+            merged.append((start, end))
+    return merged or [(0, len(sentence))]
 
 
 def _fit(
@@ -197,30 +199,36 @@ def _fit(
     is left of a sentence is marked with an ellipsis where words were cut, so it stays verbatim."""
     if sum(len(t) + 1 for _, _, t in parts) <= MAX_REPLY_CHARS:
         return parts
-    units = [(k, c) for k, (_, _, text) in enumerate(parts) for c in _clauses(text)]
-    vectors = embed([question] + [c for _, c in units])
+    units = [(k, span) for k, (_, _, text) in enumerate(parts) for span in _clauses(text)]
+    texts = [parts[k][2][a:b].strip() for k, (a, b) in units]
+    vectors = embed([question, *texts])
     relevance = vectors[1:] @ vectors[0]
     chosen: set[int] = set()
     used = 0
     for u in np.argsort(-relevance):
-        cost = len(units[u][1]) + 2
+        cost = len(texts[u]) + 2
         if used + cost <= MAX_REPLY_CHARS:
             chosen.add(int(u))
             used += cost
     fitted = []
-    for k, (passage, index, _) in enumerate(parts):
-        kept = [(u, units[u][1]) for u in sorted(chosen) if units[u][0] == k]
+    for k, (passage, index, sentence) in enumerate(parts):
+        own = [u for u, (owner, _) in enumerate(units) if owner == k]
+        kept = [u for u in own if u in chosen]
         if not kept:
             continue
-        pieces = [kept[0][1]]
-        for (before, _), (u, clause) in itertools.pairwise(kept):
-            pieces.append(clause if u == before + 1 else f"… {clause}")
-        text = " ".join(pieces)
-        first = min(u for u, _ in kept)
-        last = max(u for u, _ in kept)
-        if first > min(u for u, (owner, _) in enumerate(units) if owner == k):
+        runs: list[list[int]] = []
+        for u in kept:
+            if runs and u == runs[-1][-1] + 1:
+                runs[-1].append(u)
+            else:
+                runs.append([u])
+        pieces = [
+            sentence[units[run[0]][1][0] : units[run[-1]][1][1]].strip(" ,;:—") for run in runs
+        ]
+        text = " … ".join(pieces)
+        if kept[0] != own[0]:
             text = f"…{text}"
-        if last < max(u for u, (owner, _) in enumerate(units) if owner == k):
-            text = text.rstrip(" ,;:—") + "…"
+        if kept[-1] != own[-1]:
+            text = f"{text}…"
         fitted.append((passage, index, text))
     return fitted

@@ -1,0 +1,113 @@
+"""Understanding people's own words: typing, answerability and follow-ups, on questions the
+published sets do not hold (general mechanisms, not special cases)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core import DialogueCore
+from bot.knowledge import Knowledge
+from bot.messages import IncomingMessage, ReplyKind
+from bot.understanding.chat_text import Vocabulary, normalize_typing
+from bot.understanding.followups import read_turn
+
+ANSWERED = [
+    "What did the leak of the Warsaw story cost everyone?",
+    "What share of the vote did you win in Murmansk?",
+    "Why did the reforms in Russia fail?",
+    "What happened to the Founding Act of 1997?",
+    "Who is Putin?",
+    "What did Yeltsin call the new situation at the CSCE summit?",
+    "Why did Yeltsin feel betrayed?",
+    "did putin ever float the idea of russia actually joining nato??",
+    "what did clinton promise yeltsin?",
+    "wat was the pfp",
+    "why did boris get so mad in dec 94",
+]
+DECLINED = [
+    "Who won the last football world cup?",
+    "What is the best programming language?",
+    "How old are you?",
+    "What's the best pizza in New York?",
+    "What do you think about the war in Ukraine?",
+    "What is the population of Moscow?",
+    "Where do you live now?",
+    "what's the price of bitcoin",
+    "Who is the current NATO secretary general?",
+    "How many members does NATO have today?",
+    "What did you think of the 2008 war in Georgia?",
+]
+
+
+@pytest.fixture(scope="module")
+def vocabulary(knowledge: Knowledge) -> Vocabulary:
+    return Vocabulary.of(p.text for p in knowledge.passages)
+
+
+@pytest.mark.parametrize("question", ANSWERED)
+def test_answers_what_the_essay_speaks_to(core: DialogueCore, question: str) -> None:
+    reply = core.handle(IncomingMessage(text=question))
+    assert not reply.refused and reply.kind is ReplyKind.ANSWER
+    assert reply.grounded and len(reply.text) <= 450
+
+
+@pytest.mark.parametrize("question", DECLINED)
+def test_declines_or_says_it_is_not_said_directly(core: DialogueCore, question: str) -> None:
+    reply = core.handle(IncomingMessage(text=question))
+    assert reply.refused
+    assert reply.kind in (ReplyKind.OUT_OF_SCOPE, ReplyKind.NOT_DIRECT)
+    assert any(v.check == "answerability" and not v.passed for v in reply.moderation)
+
+
+def test_not_directly_cites_the_closest_passage(core: DialogueCore) -> None:
+    reply = core.handle(
+        IncomingMessage(text="What was your reaction to the annexation of Crimea in 2014?")
+    )
+    assert reply.kind is ReplyKind.NOT_DIRECT and reply.refused
+    assert reply.text.startswith("My essay does not say that directly.")
+    assert reply.citations and reply.citations[0].quote in reply.citations[0].passage
+
+
+def test_typing_does_not_change_the_answer(core: DialogueCore) -> None:
+    typed = [
+        "Why did Yeltsin feel betrayed in December 1994?",
+        "why did yeltsin feel betrayed in dec 94",
+        "y did yeltsin feel betrayed in dec '94??? 😡😡",
+        "why did yeltsin feel betrayed in dec 94!!! https://example.com/a?b=c",
+    ]
+    replies = [
+        core.handle(IncomingMessage(text=text, channel=f"c{n}")) for n, text in enumerate(typed)
+    ]
+    assert all("betrayed" in r.text and not r.refused for r in replies)
+    assert len({r.citations[0].passage_id for r in replies}) == 1
+
+
+def test_chat_spellings_names_and_short_years_take_the_essays_form(
+    vocabulary: Vocabulary,
+) -> None:
+    said = normalize_typing("wat did u think of pfp in the 93 election and start 2 lol", vocabulary)
+    assert said == "what did you think of PfP in the 1993 election and START II"
+    assert normalize_typing("was boris at the nato summit in oct 94?", vocabulary) == (
+        "was Boris Yeltsin at the NATO summit in October 1994?"
+    )
+    assert "2014" in normalize_typing("back in '14", vocabulary) or "'14" in normalize_typing(
+        "back in '14", vocabulary
+    )
+
+
+def test_follow_ups_refer_back_and_new_subjects_start_afresh() -> None:
+    earlier = ["What did Primakov tell Yeltsin about the Partnership for Peace?"]
+    assert read_turn("Did the press believe him?", earlier).follow_up
+    assert read_turn("why?", earlier).follow_up
+    assert not read_turn("Who was Clinton?", earlier).follow_up
+    moving = read_turn("what happened after that?", earlier)
+    assert moving.follow_up and moving.moves_on
+    assert not read_turn("Did the press believe him?", []).follow_up
+
+
+def test_a_new_short_question_is_not_hijacked_by_the_last_topic(core: DialogueCore) -> None:
+    core.handle(
+        IncomingMessage(text="What did Primakov tell Yeltsin about the Partnership for Peace?")
+    )
+    reply = core.handle(IncomingMessage(text="Who was Clinton?"))
+    assert "Clinton" in reply.text
