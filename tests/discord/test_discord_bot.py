@@ -316,7 +316,7 @@ async def test_guilds_off_the_allow_list_are_ignored(
     await start_bot(guild_ids=(42,), allow_dms=True)
     await fake.dispatch("MESSAGE_CREATE", fake.user_message(QUESTION, mention_bot=True))
     await fake.dispatch("MESSAGE_CREATE", fake.user_message(OTHER_QUESTION, DM_CHANNEL, dm=True))
-    await until(lambda: fake.posted_messages(DM_CHANNEL))
+    await answered(fake, DM_CHANNEL)
     assert fake.posted_messages(GENERAL) == []
     assert [e.message.text for e in log.exchanges] == [OTHER_QUESTION]
 

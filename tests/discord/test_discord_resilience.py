@@ -65,7 +65,7 @@ async def test_a_gateway_drop_is_resumed_without_losing_events(
     # Sent while the bot is away: Discord replays it after RESUME.
     await fake.dispatch("MESSAGE_CREATE", fake.user_message(QUESTION, mention_bot=True))
 
-    await until(lambda: fake.posted_messages(GENERAL))
+    await answered(fake, GENERAL)
     resumes = [f for f in fake.received if f["op"] == 6]
     assert len(resumes) == 1
     assert resumes[0]["d"] == {"seq": last_seq, "session_id": fake.session_id, "token": TOKEN}
