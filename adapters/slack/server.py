@@ -26,6 +26,7 @@ from adapters.slack.app import REPORT_TTL_S, SlackBot, web_client
 from adapters.slack.dedup import Deduplicator
 from adapters.slack.settings import SlackSettings
 from adapters.slack.threads import ConversationIndex, LogThreads, RedisThreads, ThreadFollower
+from adapters.stopping import exit_cleanly_on_sigterm
 from bot.conversation_log import ModerationStore
 from bot.core import DialogueCore
 from bot.errors import ConfigurationError, PersonabotError
@@ -232,14 +233,15 @@ def serve(
             finally:
                 handler.close()  # type: ignore[no-untyped-call]
         else:
-            uvicorn.run(
-                http_app(bot.app, settings.path),
-                host=settings.host,
-                port=settings.port,
-                log_config=None,  # uvicorn's records go through the JSON, redacting handler
-            )
+            with exit_cleanly_on_sigterm():
+                uvicorn.run(
+                    http_app(bot.app, settings.path),
+                    host=settings.host,
+                    port=settings.port,
+                    log_config=None,  # uvicorn's records go through the JSON, redacting handler
+                )
     finally:
-        bot.close()  # waits for the answers in progress (uvicorn handles its own signals)
+        bot.close()  # waits for the answers in progress
 
 
 def wait_for_stop_signal() -> None:

@@ -252,6 +252,7 @@ def dashboard(
     """Serve the moderators' web dashboard (docs/dashboard.md)."""
     import uvicorn
 
+    from adapters.stopping import exit_cleanly_on_sigterm
     from adapters.web.app import DashboardConfig, create_app
 
     if (tls_cert is None) != (tls_key is None):
@@ -295,13 +296,14 @@ def dashboard(
         _check_bind(host, port)
         scheme = "https" if tls else "http"
         console.print(f"dashboard on {scheme}://{host}:{port}/", markup=False)
-        uvicorn.run(
-            create_app(log, accounts, config),
-            host=host,
-            port=port,
-            log_level="info",
-            ssl_certfile=str(tls_cert) if tls_cert else None,
-            ssl_keyfile=str(tls_key) if tls_key else None,
-        )
+        with exit_cleanly_on_sigterm():  # so that the log below is closed on SIGTERM too
+            uvicorn.run(
+                create_app(log, accounts, config),
+                host=host,
+                port=port,
+                log_level="info",
+                ssl_certfile=str(tls_cert) if tls_cert else None,
+                ssl_keyfile=str(tls_key) if tls_key else None,
+            )
     finally:
         log.close()
