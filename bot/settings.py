@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         default=None, description="A GGUF file; empty means the bundled SmolLM2-135M-Instruct."
     )
     model_quantization: Literal["q4_0", "original"] = Field(
-        default="q4_0",
+        default="original",
         description="Re-quantize the bundled model for faster prefill, or load it as shipped.",
     )
     knowledge_dir: Path = PROJECT_ROOT / "knowledge"
