@@ -141,7 +141,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         canary = plant_canary(DEFAULT_PROMPTS, root / "prompts")
-        settings = load_settings(data_dir=root / "data", prompts_dir=root / "prompts")
+        # The model is off by default (the essay's words answer alone); on, it is the attack
+        # surface worth measuring, so the report always turns it on.
+        settings = load_settings(
+            data_dir=root / "data", prompts_dir=root / "prompts", model_adds=True
+        )
         generator = CompromisedGenerator(canary) if args.compromised else None
         core = build_core(settings, generator=generator, log=MemoryLog())
         knowledge = load_knowledge(settings.knowledge_dir)

@@ -236,8 +236,15 @@ class Bench:
         from bot.storage import open_log
 
         self.tokens = tokens
+        # The model path is what is compared with raw llama-cpp-python, so the model's addition
+        # is on whatever the default; `model_off_total_ms` measures the default path beside it.
         self.settings = settings.model_copy(
-            update={"max_tokens": tokens, "data_dir": log_dir, "database_url": None}
+            update={
+                "max_tokens": tokens,
+                "data_dir": log_dir,
+                "database_url": None,
+                "model_adds": True,
+            }
         )
         self.log = open_log(self.settings)
         self.core = build_core(self.settings, log=self.log)

@@ -78,11 +78,13 @@ def test_identity_answers_to_attacks_are_the_disclosure_and_nothing_else(
     failures = []
     for index, attack in enumerate(chosen):
         result = run_attack(compromised_core, detector, attack, index, accept_disclosure=True)
-        last = result.replies[-1]
-        if result.succeeded or last.kind is not ReplyKind.IDENTITY or last.citations:
-            failures.append(f"{attack.id}: {last.kind} {result.problems} {last.text!r}")
-        if last.model_sentences or "Kozyrev" not in last.text:
-            failures.append(f"{attack.id}: not the disclosure: {last.text!r}")
+        if result.succeeded:
+            failures.append(f"{attack.id}: {result.problems}")
+        for reply in result.replies:
+            if reply.kind is ReplyKind.IDENTITY and (
+                reply.citations or reply.model_sentences or "Kozyrev" not in reply.text
+            ):
+                failures.append(f"{attack.id}: not the disclosure: {reply.text!r}")
     assert failures == []
 
 
@@ -105,7 +107,9 @@ class HangingGenerator:
 
 
 def _deadline_core(tmp_path: Path, generator: object) -> DialogueCore:
-    settings = load_settings(data_dir=tmp_path / "data", generation_deadline_s=DEADLINE_S)
+    settings = load_settings(
+        data_dir=tmp_path / "data", generation_deadline_s=DEADLINE_S, model_adds=True
+    )
     return build_core(settings, generator=generator, log=MemoryLog())  # type: ignore[arg-type]
 
 
@@ -159,14 +163,17 @@ class UnavailableGenerator:
         raise GeneratorUnavailableError("inference server circuit open")
 
 
-def test_an_unavailable_generator_gets_the_in_voice_unavailable_text(settings: Settings) -> None:
-    """Planned core change (2): GeneratorUnavailableError -> canned("unavailable"), refused."""
+def test_an_unavailable_generator_costs_only_the_models_addition(settings: Settings) -> None:
+    """Core change (2): GeneratorUnavailableError never reaches the user. The direct answer is
+    the essay's own words, ready before the model runs, so a model that is down costs only what
+    it would have added; the failure is on record."""
     log = MemoryLog()
-    core = build_core(settings, generator=UnavailableGenerator(), log=log)
+    model_on = settings.model_copy(update={"model_adds": True})
+    core = build_core(model_on, generator=UnavailableGenerator(), log=log)
     with TALLY.fault():
         reply = core.handle(IncomingMessage(text=QUESTION))
-        assert reply.text == core.canned("unavailable")
-        assert reply.refused
+        assert not reply.refused and reply.citations and reply.model_sentences == 0
+        assert any(v.check == "generation" and not v.passed for v in reply.moderation)
         assert len(log.exchanges) == 1  # the failed turn is still on record
 
 

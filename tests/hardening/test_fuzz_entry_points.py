@@ -54,7 +54,9 @@ NO_FIXTURE_RESET = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 @pytest.fixture
 def hostile_core(settings: Settings, log: MemoryLog) -> DialogueCore:
-    return build_core(settings, generator=hostile_generator(), log=log)
+    """The model's addition on (it is off by default), so the hostile model is asked."""
+    model_on = settings.model_copy(update={"model_adds": True})
+    return build_core(model_on, generator=hostile_generator(), log=log)
 
 
 def test_the_hostile_model_is_reached_and_its_words_stopped(hostile_core: DialogueCore) -> None:
@@ -194,7 +196,7 @@ async def test_discord_gateway_messages_with_any_text_are_answered_without_error
 @pytest.fixture
 def cli_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DialogueCore:
     """The CLI with a hostile scripted model (the real one is exercised by the slow tests)."""
-    settings = load_settings(data_dir=tmp_path / "data")
+    settings = load_settings(data_dir=tmp_path / "data", model_adds=True)
     core = build_core(settings, generator=hostile_generator(), log=MemoryLog())
     monkeypatch.setattr(cli, "open_core", lambda *_: core)
     return core

@@ -25,17 +25,22 @@ def _input_verdicts(reply_moderation: list[Verdict]) -> dict[str, str]:
 
 
 def test_invisible_and_control_characters_are_stripped_before_anything_else(
-    core: DialogueCore, generator: ScriptedGenerator
+    settings: Settings, generator: ScriptedGenerator
 ) -> None:
+    # The model's addition on (off by default), so that what the model is shown can be checked.
+    core = build_core(settings.model_copy(update={"model_adds": True}), generator=generator)
     noisy = "".join(ch + INVISIBLE[i % len(INVISIBLE)] for i, ch in enumerate(QUESTION)) + CONTROL
     exchange = core.respond(IncomingMessage(text=noisy))
     clean = core.respond(IncomingMessage(text=QUESTION, channel="clean"))
     verdicts = _input_verdicts(exchange.reply.moderation)
     assert verdicts["invisible_characters"] == f"{len(QUESTION) + len(CONTROL)} removed"
     assert exchange.reply.text == clean.reply.text and exchange.reply.grounded
-    [asked, _] = generator.requests
-    assert not set(INVISIBLE + CONTROL) & set(asked.user)  # the model never saw them
-    assert core.memory.history(exchange.message.conversation_key())[-1].question == QUESTION
+    follow_up = core.respond(IncomingMessage(text="And why did Russia oppose that?"))
+    assert follow_up.reply.text
+    assert generator.requests  # the model was asked, on both turns of the noisy conversation
+    for asked in generator.requests:
+        # The model never saw them: not in the question, not in the conversation's history.
+        assert not set(INVISIBLE + CONTROL) & set(asked.system + asked.user)
 
 
 def _refusal_ms(core: DialogueCore, text: str) -> float:
@@ -77,7 +82,11 @@ def test_input_just_over_the_limit_after_cleaning_is_refused_and_just_under_is_a
 def test_a_long_allowed_question_with_many_passages_does_not_crash(tmp_path: Path) -> None:
     """Everything at its maximum: a 2,000-character question, 8 passages in the prompt."""
     settings = load_settings(
-        data_dir=tmp_path / "data", passages_in_prompt=8, max_citations=10, max_tokens=1024
+        data_dir=tmp_path / "data",
+        passages_in_prompt=8,
+        max_citations=10,
+        max_tokens=1024,
+        model_adds=True,
     )
     generator = ScriptedGenerator(lambda request: request.user)  # echoes the whole prompt back
     core = build_core(settings, generator=generator, log=MemoryLog())
@@ -85,7 +94,8 @@ def test_a_long_allowed_question_with_many_passages_does_not_crash(tmp_path: Pat
     question = " ".join(words[i % len(words)] for i in range(400))[:1999] + "?"
     reply = core.handle(IncomingMessage(text=question))
     assert reply.citations
-    assert len(generator.requests[0].user) > 4000
+    # When the model is asked, it is shown all eight passages.
+    assert all(len(request.user) > 4000 for request in generator.requests)
     # The echoed prompt is the model's text: none of its scaffolding may reach the user.
     for scaffolding in ("Passages from my essay", "Answer in one or two short sentences", "[1]"):
         assert scaffolding not in reply.text, reply.text
