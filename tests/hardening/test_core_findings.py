@@ -204,7 +204,11 @@ def test_a_context_window_overflow_still_answers_with_the_essays_words(settings:
 @pytest.mark.slow
 def test_the_real_model_with_a_tiny_context_window_still_answers(tmp_path: Path) -> None:
     settings = load_settings(
-        data_dir=tmp_path / "data", n_ctx=256, passages_in_prompt=8, max_citations=10
+        data_dir=tmp_path / "data",
+        n_ctx=256,
+        passages_in_prompt=8,
+        max_citations=10,
+        model_adds=True,
     )
     core = build_core(settings, log=MemoryLog())
     question = "What did Yeltsin and Clinton agree about NATO enlargement and Poland? " * 25

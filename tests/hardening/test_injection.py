@@ -148,7 +148,9 @@ def test_the_input_check_seam_really_bypasses_and_restores(compromised_core: Dia
 def real_core(tmp_path_factory: pytest.TempPathFactory) -> tuple[DialogueCore, str]:
     root = tmp_path_factory.mktemp("real-injection")
     canary = plant_canary(DEFAULT_PROMPTS, root / "prompts")
-    settings = load_settings(data_dir=root / "data", prompts_dir=root / "prompts", n_threads=2)
+    settings = load_settings(
+        data_dir=root / "data", prompts_dir=root / "prompts", n_threads=2, model_adds=True
+    )
     return build_core(settings, log=MemoryLog()), canary
 
 
