@@ -367,6 +367,7 @@ class DialogueCore:
             if (request.deadline_s or 0.0) < _MIN_GENERATION_S:
                 raise TimeoutError("waited past the deadline before the model was free")
             generation = self._generate(request)
+            generation.prompt = generation.prompt or f"{system}\n\n{user}"
         except (GeneratorUnavailableError, GenerationError, TimeoutError) as exc:
             verdicts.append(Verdict(check="generation", passed=False, detail=_describe(exc)))
             return None, ""

@@ -106,7 +106,7 @@ def test_slack_runner_serves_probes_and_counts_an_answer(slack: MockSlack, tmp_p
         body = slack_event("Ev1RUNNER", "U1RUNNER", "C1RUNNER", QUESTION, "1700000000.000100")
         with httpx.Client(timeout=10) as http:
             assert post_signed(http, f"http://127.0.0.1:{port}/slack/events", body, SECRET) == 200
-        slack.wait_for("chat.update")
+        slack.wait_for("chat.stopStream")  # the answer, streamed into the mention's thread
 
         after = httpx.get(base + "/metrics").text
         assert metric(after, 'personabot_exchanges_total{platform="slack"}') == 1
