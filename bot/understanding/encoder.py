@@ -29,7 +29,7 @@ MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9d
 _MAX_TOKENS = 256
 _HEADS = 12
 _EPS = 1e-12
-_BATCH = 32
+_BATCH = 8
 
 
 class Encoder(Protocol):
