@@ -40,9 +40,7 @@ def canary_prompts(tmp_path: Path) -> tuple[Path, str]:
 @pytest.fixture
 def canary_settings(tmp_path: Path, canary_prompts: tuple[Path, str]) -> Settings:
     # The model adds to answers here, so that attacks reach it and its output is judged.
-    return load_settings(
-        data_dir=tmp_path / "data", prompts_dir=canary_prompts[0], model_adds=True
-    )
+    return load_settings(data_dir=tmp_path / "data", prompts_dir=canary_prompts[0], model_adds=True)
 
 
 @pytest.fixture
