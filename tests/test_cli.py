@@ -90,7 +90,8 @@ def test_ask_json_with_the_real_model(tmp_path: Path) -> None:
     }
     assert "economy" in reply["text"] and reply["grounded"] and not reply["refused"]
     assert set(reply["citations"][0]) == {"passage_id", "section", "quote", "passage"}
-    assert reply["tokens"]["prompt"] > 0 and reply["timings"]["ttft_ms"] > 0
+    # By default the model is not waited for: the essay's words answer (docs/performance.md).
+    assert reply["tokens"]["prompt"] == 0 and reply["model_sentences"] == 0
 
 
 @pytest.mark.slow

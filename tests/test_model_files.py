@@ -16,7 +16,7 @@ def test_the_bundled_model_is_found_without_importing_its_package() -> None:
 
 
 def test_a_q4_0_copy_is_derived_once_and_reused(tmp_path: Path) -> None:
-    settings = load_settings(data_dir=tmp_path)
+    settings = load_settings(data_dir=tmp_path, model_quantization="q4_0")
     first = resolve_model_path(settings)
     assert first == derived_path(bundled_model_path(), "q4_0", tmp_path / "models")
     check_gguf(first)

@@ -506,6 +506,8 @@ class LogView:
             if row.raw_text is not None:
                 row.raw_text = REDACTED
             row.moderation = scrub_verdicts(row.moderation, originals)
+            # The question as the core read it (with what a follow-up referred back to).
+            row.options = _scrub_json(row.options, pieces, whole_words=False, marker=REDACTED)
             session.add(row)
             _mark_redacted(session, row, actor, now, reason)
             later = session.exec(
@@ -520,13 +522,16 @@ class LogView:
             ).all()
             scrubbed = []
             for other in later:
-                before = (other.prompt, other.moderation)
+                before = (other.prompt, other.moderation, other.options)
                 other.prompt = scrub(other.prompt, pieces, REDACTED)
                 other.moderation = [
                     {**v, "detail": scrub(str(v.get("detail", "")), pieces, REDACTED)}
                     for v in other.moderation
                 ]
-                if (other.prompt, other.moderation) != before:
+                other.options = _scrub_json(
+                    other.options, pieces, whole_words=False, marker=REDACTED
+                )
+                if (other.prompt, other.moderation, other.options) != before:
                     session.add(other)
                     _mark_redacted(session, other, actor, now, f"quoted redacted exchange {row.id}")
                     scrubbed.append(other.id)
@@ -784,8 +789,17 @@ class LogView:
             candidates = candidates.where(ExchangeRow.tenant == tenant)
         for row in session.exec(candidates).all():
             quoted = said.get(row.conversation_id, [])
-            before = (row.input_text, row.raw_text, row.reply_text, row.prompt, row.moderation)
+            before = (
+                row.input_text,
+                row.raw_text,
+                row.reply_text,
+                row.prompt,
+                row.moderation,
+                row.options,
+            )
             row.input_text = scrub(row.input_text, who, ERASED, whole_words=True)
+            # A follow-up's reading quotes the earlier question it referred back to.
+            row.options = _scrub_json(_scrub_json(row.options, quoted, whole_words=False), who)
             row.reply_text = scrub(row.reply_text, who, ERASED, whole_words=True)
             if row.raw_text is not None:
                 row.raw_text = scrub(row.raw_text, who, ERASED, whole_words=True)
@@ -799,7 +813,15 @@ class LogView:
                 }
                 for v in row.moderation
             ]
-            if before != (row.input_text, row.raw_text, row.reply_text, row.prompt, row.moderation):
+            after = (
+                row.input_text,
+                row.raw_text,
+                row.reply_text,
+                row.prompt,
+                row.moderation,
+                row.options,
+            )
+            if before != after:
                 session.add(row)
                 changed += 1
         free_texts: list[tuple[Any, Any, Any]] = [

@@ -115,6 +115,7 @@ async def test_ask_streams_through_its_follow_up_message(
     assert all(gap >= INTERVAL * 0.95 for gap in _gaps([follow_ups[0].at] + [e.at for e in edits]))
     assert final["content"] == quoted + render_reply(queue.exchanges[0].reply)
     assert queue.exchanges[0].message.text == QUESTION + " see"  # the link is not a word
+    await until(lambda: moderation.deliveries)  # recorded once the last edit is through
     [(_, message_id, link, delivered, _)] = moderation.deliveries
     assert (message_id, delivered) == (final["id"], True)
     assert link == f"https://discord.com/channels/{GUILD_ID}/{GENERAL}/{final['id']}"

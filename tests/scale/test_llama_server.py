@@ -78,26 +78,26 @@ def test_server_killed_mid_stream_then_restarted(server: LlamaServer, settings: 
     killer = KillOnFirstToken(remote, server)
     log = MemoryLog()
     core = build_core(settings, generator=killer, log=log)
-    unavailable = core.canned("unavailable")
-    assert unavailable == "I cannot think right now, please try again shortly."
-
     shown: list[str] = []
     cut = core.respond(IncomingMessage(text=QUESTION), shown.append)
     assert 0 < killer.tokens < settings.max_tokens  # it died mid-answer
-    assert cut.reply.text == unavailable and cut.reply.refused
-    assert shown[-1] == unavailable and log.exchanges[-1] is cut
+    # The direct answer was on screen before the model ran; the dead server costs only its
+    # sentence, and the failure is on record.
+    assert not cut.reply.refused and cut.reply.citations and cut.reply.model_sentences == 0
+    assert "".join(shown) == cut.reply.text and log.exchanges[-1] is cut
+    assert any(v.check == "generation" and not v.passed for v in cut.reply.moderation)
     assert breaker.state is BreakerState.OPEN
 
     started = time.perf_counter()
-    fast = core.respond(IncomingMessage(text=QUESTION, user_id="someone-else"))
-    assert fast.reply.text == unavailable
+    fast = core.respond(IncomingMessage(text=QUESTION, channel="elsewhere"))
+    assert fast.reply.text == cut.reply.text
     assert time.perf_counter() - started < 0.5  # the open circuit fails fast, no time-out
     with pytest.raises(GeneratorUnavailableError, match="circuit open"):
         remote.generate(LONG)
 
     server.start()
     time.sleep(1.0)  # the breaker's reset time: the next call is the half-open trial
-    healed = core.respond(IncomingMessage(text=QUESTION, user_id="third"))
+    healed = core.respond(IncomingMessage(text=QUESTION, channel="third"))
     assert not healed.reply.refused and healed.reply.citations
     assert healed.reply.tokens.completion > 0 and breaker.state.value == "closed"
     assert len(log.exchanges) == 3
