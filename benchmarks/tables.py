@@ -7,6 +7,8 @@ this script rewrites the block from benchmarks/results/*.json. Record a run, the
     .venv/bin/python benchmarks/attack_bench.py --json > benchmarks/results/attacks.json
     .venv/bin/personabot eval benchmarks/eval/dev.jsonl --json > benchmarks/results/eval-dev.json
     .venv/bin/personabot eval benchmarks/eval/dev2.jsonl --json > benchmarks/results/eval-dev2.json
+    .venv/bin/personabot eval benchmarks/eval/dev-multiturn.jsonl --json \
+        > benchmarks/results/eval-dev-multiturn.json
     .venv/bin/python benchmarks/tables.py            # rewrite the blocks
     .venv/bin/python benchmarks/tables.py --check    # exit 1 if a document is out of date
 """
@@ -263,6 +265,13 @@ def eval_figures(path: str) -> dict[str, float | None]:
     return {key: scores[key] for _, key, _ in _EVAL_ROWS}
 
 
+def multiturn_table(scores: Json) -> str:
+    return _table(
+        ["measure", "value", "turns"],
+        [["turns passed", f"{scores['turn_accuracy']:.2f}", scores["turns"]]],
+    )
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "bench-summary": lambda: bench_summary(_load("bench.json")),
     "bench-latency": lambda: bench_latency(_load("bench.json")),
@@ -273,6 +282,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "attacks": lambda: attacks(_load("attacks.json")),
     "eval-dev": lambda: eval_table(_load("eval-dev.json")),
     "eval-dev2": lambda: eval_table(_load("eval-dev2.json")),
+    "eval-multiturn": lambda: multiturn_table(_load("eval-dev-multiturn.json")),
 }
 
 
