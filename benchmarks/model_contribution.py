@@ -33,13 +33,19 @@ from bot.text import sentences
 ROOT = Path(__file__).resolve().parent.parent
 SETS = [ROOT / "benchmarks" / "eval" / name for name in ("dev.jsonl", "dev2.jsonl")]
 _WORD = re.compile(r"\w[\w']*")
-_RUN = 4
+_LONGEST_LOOP = 4
 
 
 def degenerate(text: str) -> bool:
-    """A word four times in a row ("Russia's Russia's Russia's Russia's"): the model is looping."""
+    """A word or a phrase of up to four words three times in a row ("Russia's Russia's Russia's",
+    "The answer is: The answer is: The answer is:"): the model is looping."""
     words = [w.lower() for w in _WORD.findall(text)]
-    return any(len(set(words[i : i + _RUN])) == 1 for i in range(len(words) - _RUN + 1))
+    for size in range(1, _LONGEST_LOOP + 1):
+        for i in range(len(words) - 3 * size + 1):
+            first = words[i : i + size]
+            if first == words[i + size : i + 2 * size] == words[i + 2 * size : i + 3 * size]:
+                return True
+    return False
 
 
 class Recording:
