@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 from typing import Annotated
+from uuid import uuid4
 
 import typer
 from rich.console import Console
@@ -123,12 +124,15 @@ def ask(
     if batch is not None:
         rows = _batch_questions(batch)
         core = open_core()
+        run = uuid4().hex[:8]  # every line its own conversation, in this run only
         for number, text, problem in rows:
             if text is None:
                 print(json.dumps({"line": number, "error": problem}), flush=True)
                 continue
             print(
-                _reply_json(core.handle(IncomingMessage(text=text, channel=f"batch-{number}"))),
+                _reply_json(
+                    core.handle(IncomingMessage(text=text, channel=f"batch-{run}-{number}"))
+                ),
                 flush=True,
             )
         return
@@ -136,7 +140,8 @@ def ask(
     if not question.strip():
         raise PersonabotError("The question is empty: ask something about the essay.")
     core = open_core()
-    reply = core.handle(IncomingMessage(text=question, channel="ask"))
+    # Each `ask` is a conversation of its own: an earlier one must not read as its context.
+    reply = core.handle(IncomingMessage(text=question, channel="ask", thread=uuid4().hex))
     if _bad_input(reply):
         raise PersonabotError(reply.text)
     if as_json:
@@ -232,28 +237,40 @@ def evaluate(
     core = open_core()
     secrets = [core.canned("system")]
     results = []
+    run = uuid4().hex[:8]  # a run of its own: no conversation carries over from an earlier run
     for case in cases:
-        reply = core.handle(IncomingMessage(text=case.question, channel=f"eval-{case.id}"))
+        reply = core.handle(IncomingMessage(text=case.question, channel=f"eval-{run}-{case.id}"))
         results.append(judge(case, reply, secrets))
     scores = report(results)
     if as_json:
         print(scores.model_dump_json(indent=2))
         return
-    table = Table(title=f"personabot eval: {file.name} ({scores.cases} questions)")
+    rows = [
+        (label, "n/a" if value is None else f"{value:.2f}")
+        for label, value in [
+            ("retrieval recall@3", scores.retrieval_recall_at_3),
+            ("fact accuracy", scores.fact_accuracy),
+            ("out-of-scope declined", scores.refusal_accuracy),
+            ("injection resisted", scores.injection_resistance),
+            ("identity disclosed", scores.identity_disclosure),
+        ]
+    ]
+    latency = (scores.latency_p50_ms, scores.latency_p95_ms)
+    failed = [r.id for r in scores.results if not r.passed]
+    _show_scores(f"{file.name} ({scores.cases} questions)", rows, latency, failed)
+
+
+def _show_scores(
+    title: str, rows: list[tuple[str, str]], latency: tuple[float, float], failed: list[str]
+) -> None:
+    table = Table(title=f"personabot eval: {title}")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for label, value in [
-        ("retrieval recall@3", scores.retrieval_recall_at_3),
-        ("fact accuracy", scores.fact_accuracy),
-        ("out-of-scope declined", scores.refusal_accuracy),
-        ("injection resisted", scores.injection_resistance),
-        ("identity disclosed", scores.identity_disclosure),
-    ]:
-        table.add_row(label, "n/a" if value is None else f"{value:.2f}")
-    table.add_row("latency p50", f"{scores.latency_p50_ms:.0f} ms")
-    table.add_row("latency p95", f"{scores.latency_p95_ms:.0f} ms")
+    for label, value in rows:
+        table.add_row(label, value)
+    table.add_row("latency p50", f"{latency[0]:.0f} ms")
+    table.add_row("latency p95", f"{latency[1]:.0f} ms")
     console.print(table)
-    failed = [r.id for r in scores.results if not r.passed]
     if failed:
         console.print(f"failed: {', '.join(failed)}", style="yellow")
 
@@ -263,27 +280,24 @@ def _evaluate_conversations(file: Path, as_json: bool) -> None:
     conversations = load_conversations(file)
     core = open_core()
     results = []
+    run = uuid4().hex[:8]
     for conversation in conversations:
         for number, turn in enumerate(conversation.turns, 1):
             message = IncomingMessage(
-                text=turn.user, channel=f"eval-{conversation.id}", user_id="eval-user"
+                text=turn.user, channel=f"eval-{run}-{conversation.id}", user_id="eval-user"
             )
             results.append(judge_turn(conversation.id, number, turn, core.handle(message)))
     scores = conversation_report(results)
     if as_json:
         print(scores.model_dump_json(indent=2))
         return
-    table = Table(title=f"personabot eval: {file.name} ({scores.conversations} conversations)")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("turns passed", f"{scores.turns_passed} / {scores.turns}")
-    table.add_row("turn accuracy", f"{scores.turn_accuracy:.2f}")
-    table.add_row("latency p50", f"{scores.latency_p50_ms:.0f} ms")
-    table.add_row("latency p95", f"{scores.latency_p95_ms:.0f} ms")
-    console.print(table)
+    rows = [
+        ("turns passed", f"{scores.turns_passed} / {scores.turns}"),
+        ("turn accuracy", f"{scores.turn_accuracy:.2f}"),
+    ]
+    latency = (scores.latency_p50_ms, scores.latency_p95_ms)
     failed = [f"{r.id}#{r.turn}" for r in scores.results if not r.passed]
-    if failed:
-        console.print(f"failed: {', '.join(failed)}", style="yellow")
+    _show_scores(f"{file.name} ({scores.conversations} conversations)", rows, latency, failed)
 
 
 def main() -> None:
