@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from uuid import uuid4
 
 from rich.console import Console
 from rich.control import Control
@@ -82,7 +83,8 @@ def chat(core: DialogueCore, console: Console, read: Callable[[str], str] = inpu
     console.print(f"[bold]{meta.persona_name}[/bold] (AI persona) — {meta.title}")
     console.print(meta.disclosure, style="italic")
     console.print(HELP, style="dim")
-    session = IncomingMessage(text="", user_name="you")
+    # One chat session is one conversation; a new session does not continue an earlier one.
+    session = IncomingMessage(text="", user_name="you", thread=f"chat-{uuid4().hex[:12]}")
     prefix = f"{meta.persona_name.split()[0].lower()}> "
     last: Reply | None = None
     while True:
