@@ -252,7 +252,7 @@ class DialogueCore:
             span = Span(())
         else:
             span = select_span(
-                question, search, self.retriever, self.retriever.encoder.embed, located
+                question, search, self.retriever, self.retriever.embed_texts, located
             )
         if located is not None and span.parts:
             decision = Answerability(Outcome.ANSWER, "continues the essay", 1.0)

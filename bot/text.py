@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from functools import lru_cache
@@ -145,6 +146,9 @@ _ADVERB = re.compile(
     r"|[a-z]{4,}ily)$"
 )
 _SENTENCE_BREAK = re.compile(r"[.!?\u2026][\"')\]]*\s+")
+_CLAUSE = re.compile(r"(?<=[,;:])\s+|\s+(?=—)|(?<=—)")
+# A clause shorter than this joins its neighbour: too short to carry a thought on its own.
+_SHORT_CLAUSE, _SHORTEST_CLAUSE = 40, 25
 
 
 @lru_cache(maxsize=1)
@@ -187,3 +191,19 @@ def sentences(text: str) -> list[str]:
     if tail:
         parts.append(tail)
     return parts
+
+
+def clauses(sentence: str) -> list[tuple[int, int]]:
+    """A sentence's clauses as (start, end) offsets, none shorter than a few words (a short one
+    joins its neighbour), so that kept neighbours are sliced from the sentence verbatim."""
+    cuts = [0, *(m.end() for m in _CLAUSE.finditer(sentence)), len(sentence)]
+    pieces = [(a, b) for a, b in itertools.pairwise(cuts) if sentence[a:b].strip()]
+    merged: list[tuple[int, int]] = []
+    for start, end in pieces:
+        if merged and (
+            merged[-1][1] - merged[-1][0] < _SHORT_CLAUSE or end - start < _SHORTEST_CLAUSE
+        ):
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged or [(0, len(sentence))]

@@ -9,7 +9,6 @@ citation carries the provenance, so no wrapper is repeated on every reply.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from enum import StrEnum
 import numpy as np
 
 from bot.knowledge import Passage
+from bot.text import clauses
 from bot.understanding.retrieval import Retriever, ScoredSentence, SearchResult
 
 # A sentence opening like this leans on the one before it for its subject.
@@ -47,7 +47,6 @@ _MULTI_PART_MARGIN = 0.08
 _RUNNER_UP_MARGIN = float(__import__("os").environ.get("RM", "0.06"))
 _SHORT_WITH_RUNNER_UP = int(__import__("os").environ.get("RL", "330"))
 MAX_REPLY_CHARS = 400
-_CLAUSE = re.compile(r"(?<=[,;:])\s+|\s+(?=—)|(?<=—)")
 
 
 class QuestionKind(StrEnum):
@@ -176,20 +175,6 @@ def _score_of(found: Sequence[ScoredSentence], where: tuple[Passage, int]) -> fl
     return 0.0
 
 
-def _clauses(sentence: str) -> list[tuple[int, int]]:
-    """A sentence's clauses as (start, end) offsets, none shorter than a few words (a short one
-    joins its neighbour), so that kept neighbours are sliced from the sentence verbatim."""
-    cuts = [0, *(m.end() for m in _CLAUSE.finditer(sentence)), len(sentence)]
-    pieces = [(a, b) for a, b in itertools.pairwise(cuts) if sentence[a:b].strip()]
-    merged: list[tuple[int, int]] = []
-    for start, end in pieces:
-        if merged and (merged[-1][1] - merged[-1][0] < 40 or end - start < 25):
-            merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((start, end))
-    return merged or [(0, len(sentence))]
-
-
 def _fit(
     question: str,
     parts: list[tuple[Passage, int, str]],
@@ -199,7 +184,7 @@ def _fit(
     is left of a sentence is marked with an ellipsis where words were cut, so it stays verbatim."""
     if sum(len(t) + 1 for _, _, t in parts) <= MAX_REPLY_CHARS:
         return parts
-    units = [(k, span) for k, (_, _, text) in enumerate(parts) for span in _clauses(text)]
+    units = [(k, span) for k, (_, _, text) in enumerate(parts) for span in clauses(text)]
     texts = [parts[k][2][a:b].strip() for k, (a, b) in units]
     vectors = embed([question, *texts])
     relevance = vectors[1:] @ vectors[0]

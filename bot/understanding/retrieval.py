@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +19,7 @@ import bm25s
 import numpy as np
 
 from bot.knowledge import Passage
-from bot.text import sentences, terms
+from bot.text import clauses, sentences, terms
 from bot.understanding.encoder import Encoder
 from bot.understanding.vectors import cached_vectors
 
@@ -178,6 +178,8 @@ class BM25Retriever:
         return sum(self.idf(t) for t in held) / sum(self.idf(t) for t in unique)
 
 
+# Questions (and other texts not in the essay) whose vectors are kept for reuse.
+_ASKED_KEPT = 512
 # Weights of the fused scores, calibrated on the published dev sets (docs/understanding.md).
 _SENTENCE_LEXICAL = 0.25
 _SENTENCE_PASSAGE = 0.10
@@ -220,15 +222,35 @@ class HybridRetriever:
             else f"{self._passages[row].section}. {text}"
             for row, index, text in self._sentences
         ]
-        vectors = cached_vectors(texts + alone + in_context, encoder, cache_dir)
+        # Every clause of the essay too, so that fitting a long answer costs no encoder time.
+        clause_texts = sorted(
+            {text[a:b].strip() for _, _, text in self._sentences for a, b in clauses(text)}
+        )
+        vectors = cached_vectors(texts + alone + in_context + clause_texts, encoder, cache_dir)
         count = len(alone)
         self._passage_vectors = vectors[: len(texts)]
         self._sentence_vectors = vectors[len(texts) : len(texts) + count]
-        self._context_vectors = vectors[len(texts) + count :]
+        self._context_vectors = vectors[len(texts) + count : len(texts) + 2 * count]
         self._owner = np.array([row for row, _, _ in self._sentences])
+        self._known: dict[str, np.ndarray] = dict(
+            zip(clause_texts, vectors[len(texts) + 2 * count :], strict=True)
+        )
+        self._asked: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def embed(self, text: str) -> np.ndarray:
-        return np.asarray(self.encoder.embed([text])[0], dtype=np.float32)
+        vector: np.ndarray = self.embed_texts([text])[0]
+        return vector
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of the essay's clauses come from the cache; a question asked moments ago
+        (retrieval, then fitting its answer) is embedded once."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._known and t not in self._asked]
+        if missing:
+            for text, vector in zip(missing, self.encoder.embed(missing), strict=True):
+                self._asked[text] = np.asarray(vector, dtype=np.float32)
+            while len(self._asked) > _ASKED_KEPT:
+                self._asked.popitem(last=False)
+        return np.stack([self._known[t] if t in self._known else self._asked[t] for t in texts])
 
     def search(
         self,
