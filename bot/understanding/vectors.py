@@ -39,7 +39,7 @@ def cached_vectors(texts: Sequence[str], encoder: Encoder, cache_dir: Path | Non
     if key in _IN_PROCESS:
         return _IN_PROCESS[key]
     if cache_dir is None:
-        _IN_PROCESS[key] = encoder.embed(texts)
+        _IN_PROCESS[key] = _embed_once_each(texts, encoder)
         return _IN_PROCESS[key]
     path = cache_dir / f"vectors-{key}.npy"
     try:
@@ -49,7 +49,7 @@ def cached_vectors(texts: Sequence[str], encoder: Encoder, cache_dir: Path | Non
             return _IN_PROCESS[key]
     except (OSError, ValueError):
         pass
-    vectors = _IN_PROCESS[key] = encoder.embed(texts)
+    vectors = _IN_PROCESS[key] = _embed_once_each(texts, encoder)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.tmp.npy")
@@ -58,3 +58,11 @@ def cached_vectors(texts: Sequence[str], encoder: Encoder, cache_dir: Path | Non
     except OSError as exc:
         logger.warning("could not cache the essay's vectors in %s: %s", cache_dir, exc)
     return vectors
+
+
+def _embed_once_each(texts: Sequence[str], encoder: Encoder) -> np.ndarray:
+    """A text that occurs twice (a one-clause sentence is also its own clause) is embedded once."""
+    unique = list(dict.fromkeys(texts))
+    vectors = encoder.embed(unique)
+    row = {text: n for n, text in enumerate(unique)}
+    return np.asarray(vectors[[row[text] for text in texts]], dtype=np.float32)
