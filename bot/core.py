@@ -56,8 +56,6 @@ _MAX_QUOTE_CHARS = 350
 _DEADLINE_GRACE_S = 2.0
 # Below this much time left, starting the model cannot produce a sentence before the deadline.
 _MIN_GENERATION_S = 0.5
-# The model may add to the direct answer only while the whole reply stays this short.
-_MAX_WITH_MODEL_CHARS = 450
 
 # Intents answered from a template without retrieval or the model: template, refusal, kind.
 _CANNED: dict[Intent, tuple[str, bool, ReplyKind]] = {
@@ -345,7 +343,12 @@ class DialogueCore:
         sentence states it (its numbers, names and polarity included)."""
         if not self.settings.model_adds:
             return None, ""
-        passages = understanding.span.passages
+        passages = list(understanding.span.passages)
+        for ranked in understanding.search.passages:
+            if len(passages) >= self.settings.passages_in_prompt:
+                break
+            if ranked.passage not in passages:
+                passages.append(ranked.passage)
         system = self._render("system")
         user = self._render(
             "answer",
@@ -373,7 +376,8 @@ class DialogueCore:
             return None, ""
         grounding = check(generation.text, [p.text for p in passages], understanding.question)
         for sentence in grounding.kept:
-            if not covers(direct, sentence) and len(direct) + len(sentence) < _MAX_WITH_MODEL_CHARS:
+            fits = len(direct) + len(sentence) < self.settings.max_answer_chars
+            if fits and not covers(direct, sentence):
                 return generation, sentence
         return generation, ""
 
@@ -397,8 +401,9 @@ class DialogueCore:
         for sentence in search.sentences:
             best.setdefault(sentence.passage.id, sentence.text)
         citations = []
+        taken = _fragments(said)
         for passage in ordered[: self.settings.max_citations]:
-            quoted = [f for f in _fragments(said) if is_verbatim(f, [passage.text])]
+            quoted = [f for f in taken if is_verbatim(f, [passage.text])]
             quote = _clip(" … ".join(quoted) if quoted else best.get(passage.id, passage.text))
             citations.append(
                 Citation(

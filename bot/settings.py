@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     seed: int = 7
 
     max_citations: int = Field(default=3, ge=1, le=10)
-    passages_in_prompt: int = Field(default=2, ge=1, le=8)
+    passages_in_prompt: int = Field(
+        default=2, ge=1, le=8, description="Passages the model sees: the answer's, then the next."
+    )
     max_input_chars: int = Field(default=2000, ge=16, le=100_000)
     memory_turns: int = Field(default=6, ge=0, le=100)
     memory_conversations: int = Field(default=10_000, ge=1)
@@ -81,7 +83,9 @@ class Settings(BaseSettings):
         default=False,
         description="After the direct answer, let the model add a grounded sentence.",
     )
-    max_answer_chars: int = Field(default=650, ge=120, le=4000)
+    max_answer_chars: int = Field(
+        default=450, ge=120, le=4000, description="The direct answer with the model's addition."
+    )
     generation_deadline_s: float = Field(default=10.0, gt=0, le=600)
     generation_workers: int = Field(default=4, ge=1, le=64)
 

@@ -47,15 +47,9 @@ class ScoredSentence:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """Ranked passages and sentences plus the evidence answerability decides on."""
+    """Ranked passages and sentences: the evidence answerability decides on."""
 
     passages: list[ScoredPassage]
-    coverage: float
-    matched_terms: tuple[str, ...]
-    query_terms: tuple[str, ...]
-    history: tuple[str, ...] = ()
-    # The largest share of the question's information that one ranked passage holds.
-    passage_coverage: float = 0.0
     sentences: list[ScoredSentence] = field(default_factory=list)
 
 
@@ -103,16 +97,13 @@ def defined_acronyms(texts: Sequence[str]) -> dict[str, str]:
 
 
 class BM25Retriever:
-    """BM25 over stemmed passages (section heading included), with term coverage for scoping.
+    """BM25 over stemmed passages (section heading included): the word side of hybrid retrieval.
     Acronyms the essay defines are indexed and queried with their long form too."""
 
     def __init__(self, passages: Sequence[Passage]) -> None:
         self._passages = list(passages)
         self._acronyms = defined_acronyms([p.text for p in self._passages])
         corpus = [self.terms_of(f"{p.section}. {p.text}") for p in self._passages]
-        self._passage_terms = {
-            p.id: set(doc) for p, doc in zip(self._passages, corpus, strict=True)
-        }
         self._index = bm25s.BM25()
         self._index.index(corpus, show_progress=False)
         document_frequency: Counter[str] = Counter()
@@ -141,41 +132,6 @@ class BM25Retriever:
         if not known:
             return np.zeros(len(self._passages), dtype=np.float32)
         return np.asarray(self._index.get_scores(known), dtype=np.float32)
-
-    def coverage(self, query_terms: Sequence[str]) -> tuple[float, tuple[str, ...]]:
-        """Share of the question's information (IDF-weighted) that the essay's vocabulary holds."""
-        unique = list(dict.fromkeys(query_terms))
-        if not unique:
-            return 0.0, ()
-        matched = tuple(t for t in unique if t in self._idf)
-        total = sum(self.idf(t) for t in unique)
-        return sum(self.idf(t) for t in matched) / total, matched
-
-    def search(self, question: str, history: Sequence[str] = (), k: int = 5) -> SearchResult:
-        query_terms = self.terms_of(question)
-        scores = self.scores(query_terms)
-        for earlier in history[-2:]:
-            scores = scores + _HISTORY_WEIGHT * self.scores(self.terms_of(earlier))
-        order = np.argsort(-scores, kind="stable")[:k]
-        ranked = [
-            ScoredPassage(self._passages[i], float(scores[i])) for i in order if scores[i] > 0
-        ]
-        coverage, matched = self.coverage(query_terms)
-        return SearchResult(
-            ranked,
-            coverage,
-            matched,
-            tuple(query_terms),
-            tuple(history[-2:]),
-            max((self.share_in(query_terms, s.passage) for s in ranked), default=0.0),
-        )
-
-    def share_in(self, query_terms: Sequence[str], passage: Passage) -> float:
-        unique = set(query_terms)
-        if not unique:
-            return 0.0
-        held = unique & self._passage_terms[passage.id]
-        return sum(self.idf(t) for t in held) / sum(self.idf(t) for t in unique)
 
 
 # Questions (and other texts not in the essay) whose vectors are kept for reuse.
@@ -232,6 +188,9 @@ class HybridRetriever:
         self._sentence_vectors = vectors[len(texts) : len(texts) + count]
         self._context_vectors = vectors[len(texts) + count : len(texts) + 2 * count]
         self._owner = np.array([row for row, _, _ in self._sentences])
+        self._sentence_at = {
+            (self._passages[row].id, index): n for n, (row, index, _) in enumerate(self._sentences)
+        }
         self._known: dict[str, np.ndarray] = dict(
             zip(clause_texts, vectors[len(texts) + 2 * count :], strict=True)
         )
@@ -315,24 +274,12 @@ class HybridRetriever:
                     float(lexical[i]),
                 )
             )
-        coverage, matched = self.lexical.coverage(query_terms)
-        return SearchResult(
-            ranked,
-            coverage,
-            matched,
-            tuple(query_terms),
-            tuple(history[-1:]),
-            max((self.lexical.share_in(query_terms, s.passage) for s in ranked), default=0.0),
-            found,
-        )
+        return SearchResult(ranked, found)
 
     def _conversation_bias(self, shown: frozenset[tuple[str, int]]) -> np.ndarray:
         bias = np.zeros(len(self._sentences), dtype=np.float32)
-        position = {
-            (self._passages[row].id, index): n for n, (row, index, _) in enumerate(self._sentences)
-        }
         for where in shown:
-            n = position.get(where)
+            n = self._sentence_at.get(where)
             if n is None:
                 continue
             bias[n] -= _ALREADY_SHOWN
