@@ -44,6 +44,7 @@ from bot.storage import (
     SqlConversationLog,
     open_log,
 )
+from bot.storage.api import ORDERS, Order
 from bot.storage.chain import Sealer
 from bot.storage.export import safe_cell, safe_row
 
@@ -146,6 +147,7 @@ def _filters(
     search: str | None,
     limit: int = 50,
     offset: int = 0,
+    order: Order = "new",
 ) -> ExchangeFilter:
     try:
         return ExchangeFilter(
@@ -163,10 +165,21 @@ def _filters(
             search=search,
             limit=limit,
             offset=offset,
+            order=order,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidInputError(f"Bad --{first['loc'][0]}: {first['msg']}.") from None
+
+
+class SortOrder(StrEnum):
+    """The dashboard's Sort select."""
+
+    new = "new"
+    old = "old"
+    latency = "latency"
+    votes = "votes"
+    score = "score"
 
 
 Platform = Annotated[str | None, typer.Option(help="discord, slack, local...")]
@@ -197,12 +210,19 @@ def list_(
     search: Search = None,
     limit: Annotated[int, typer.Option(help="Rows per page (1-1000).")] = 50,
     offset: Annotated[int, typer.Option(help="Rows to skip.")] = 0,
+    sort: Annotated[
+        SortOrder,
+        typer.Option(
+            help="new, old, latency (slowest first), votes (most down first) or score (lowest "
+            "best retrieval score first, nothing retrieved last)."
+        ),
+    ] = SortOrder.new,
     as_json: AsJson = False,
 ) -> None:
-    """List exchanges, newest first."""
+    """List exchanges, newest first (or --sort)."""
     where = _filters(
         platform, tenant, channel, user, since, until, flagged, refused, ungrounded, search,
-        limit, offset,
+        limit, offset, next(order for order in ORDERS if order == sort.value),
     )  # fmt: skip
     with _view(ctx) as view:
         page = view.list_exchanges(where)
@@ -316,6 +336,17 @@ def show(
     for verdict in detail.moderation:
         verdicts.add_row(verdict.check, str(verdict.passed), verdict.detail)
     console.print(verdicts)
+    if detail.votes_up or detail.votes_down:
+        reviewed = (
+            f"; down votes reviewed by {detail.reviewed_by}: {detail.review_reason}"
+            if detail.reviewed_by
+            else ""
+        )
+        pending = " (a down vote awaits review)" if detail.unreviewed_down else ""
+        console.print(
+            f"votes: {detail.votes_up} up, {detail.votes_down} down{reviewed}{pending}",
+            markup=False,
+        )
     for flag in detail.flags:
         console.print(
             f"flag {flag.id} [{flag.status}] by {flag.reporter}: {flag.reason}", markup=False
@@ -681,12 +712,48 @@ def flags(
     for column in ("reporter", "reason", "claimed by", "status"):
         table.add_column(column, overflow="fold")
     for item in found:
+        holder = item.assignee or ""
+        if item.assignee and item.assigned_by not in (None, item.assignee):
+            holder = f"{item.assignee} (by {item.assigned_by})"
         table.add_row(
             str(item.id), item.exchange_id[:12], f"{item.created:%Y-%m-%d %H:%M}", item.reporter,
-            _short(item.reason), item.assignee or "",
+            _short(item.reason), holder,
             item.status if not item.resolved_by else f"{item.status} by {item.resolved_by}",
         )  # fmt: skip
     console.print(table)
+
+
+@logs_app.command()
+def assign(
+    ctx: typer.Context,
+    flag_id: Annotated[str, typer.Argument(metavar="FLAG_ID")],
+    to: Annotated[str, typer.Option("--to", help="A moderator account of the flag's tenant.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit trail and as a note).")],
+    as_json: AsJson = False,
+) -> None:
+    """Assign an open flag to a moderator (the dashboard's Assign)."""
+    with _view(ctx) as view:
+        assigned = view.assign_flag(_flag_id(flag_id), ctx.obj.actor, to, reason)
+    if as_json:
+        _print_json(assigned)
+    else:
+        console.print(f"flag {assigned.id} assigned to {assigned.assignee}", markup=False)
+
+
+@logs_app.command()
+def review(
+    ctx: typer.Context,
+    exchange_id: Annotated[str, typer.Argument(metavar="ID", help="Exchange id or prefix.")],
+    reason: Annotated[str, typer.Option(help="Why the reply is fine (audited).")],
+    as_json: AsJson = False,
+) -> None:
+    """Mark a voted-down reply reviewed: it leaves the queue until it is voted down again."""
+    with _view(ctx) as view:
+        done = view.review_votes(exchange_id, ctx.obj.actor, reason)
+    if as_json:
+        _print_json({"reviewed": done.id, "by": done.reviewed_by, "down": done.votes_down})
+    else:
+        console.print(f"reviewed the {done.votes_down} down vote(s) of {done.id}", markup=False)
 
 
 @logs_app.command()
@@ -736,6 +803,10 @@ def votes(
         str | None, typer.Argument(metavar="[ID]", help="One exchange's votes.")
     ] = None,
     up: Annotated[bool, typer.Option("--up", help="List replies voted up, not down.")] = False,
+    unreviewed: Annotated[
+        bool,
+        typer.Option("--unreviewed", help="Only down votes no moderator reviewed (the queue's)."),
+    ] = False,
     since: Since = None,
     limit: Annotated[int, typer.Option(help="Rows (1-1000).")] = 50,
     as_json: AsJson = False,
@@ -752,8 +823,13 @@ def votes(
                 )
             return
         try:
+            if up and unreviewed:
+                raise InvalidInputError("--unreviewed is about down votes: drop --up.")
             where = ExchangeFilter(
-                voted="up" if up else "down", since=parse_when(since, "--since"), limit=limit
+                voted="up" if up else "down",
+                reviewed=False if unreviewed else None,
+                since=parse_when(since, "--since"),
+                limit=limit,
             )
         except ValidationError as exc:
             raise InvalidInputError(f"Bad --limit: {exc.errors()[0]['msg']}.") from None

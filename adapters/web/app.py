@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -57,12 +57,14 @@ from bot.storage import (
     ExchangeDetail,
     ExchangeFilter,
     ExchangeSummary,
+    FlagInfo,
     ForbiddenError,
     InvalidInputError,
     LogView,
     NotFoundError,
 )
 from bot.storage.accounts import ModeratorAccounts, SessionInfo
+from bot.storage.api import ORDERS
 from bot.storage.export import safe_cell, safe_row
 from bot.storage.insights import DayInsight, day_insights, kind_totals, percentile
 
@@ -76,14 +78,17 @@ TZ_COOKIE = "pb_tz"
 LIST_PAGES = ("/exchanges", "/queue", "/users/", "/unanswered")
 BULK_LIMIT = 500
 QUEUE_FLAGGED = ExchangeFilter(flagged=True, limit=1)
+# The queue's second part: replies voted down since anyone looked, with no open flag.
+QUEUE_DOWN = ExchangeFilter(voted="down", reviewed=False, flagged=False, limit=1)
 FILTER_KEYS = (
     "platform", "tenant", "channel", "user", "since", "until",
     "flagged", "refused", "ungrounded", "kind", "voted", "q", "sort",
 )  # fmt: skip
 SORTS = {"new": "newest first", "old": "oldest first", "latency": "slowest first",
-         "votes": "most voted down"}  # fmt: skip
-ORDERS: dict[str, Literal["new", "old", "latency", "votes"]] = {
-    "new": "new", "old": "old", "latency": "latency", "votes": "votes",
+         "votes": "most voted down", "score": "lowest score first"}  # fmt: skip
+# The Votes filter: "unreviewed" is a down vote no moderator has looked at since it was cast.
+VOTED: dict[str, tuple[str, bool | None]] = {
+    "up": ("up", None), "down": ("down", None), "unreviewed": ("down", False),
 }  # fmt: skip
 KINDS = tuple(kind.value for kind in ReplyKind)
 EXPORT_FIELDS = [
@@ -130,8 +135,9 @@ def parse_filter(params: dict[str, str], limit: int = 50, offset: int = 0) -> Ex
         raise InvalidInputError(
             f"Unknown reply kind {given['kind']!r}: use one of {', '.join(KINDS)}."
         )
-    if given["voted"] not in {"", "up", "down"}:
-        raise InvalidInputError("Votes filter: use up or down.")
+    if given["voted"] and given["voted"] not in VOTED:
+        raise InvalidInputError("Votes filter: use up, down or unreviewed.")
+    voted, reviewed = VOTED.get(given["voted"], (None, None))
     if given["sort"] and given["sort"] not in SORTS:
         raise InvalidInputError(f"Sort by one of: {', '.join(SORTS)}.")
     since = _day(given["since"], "from") if given["since"] else None
@@ -155,9 +161,10 @@ def parse_filter(params: dict[str, str], limit: int = 50, offset: int = 0) -> Ex
             refused=True if given["refused"] else (False if given["ungrounded"] else None),
             grounded=False if given["ungrounded"] else None,
             kind=given["kind"] or None,
-            voted="up" if given["voted"] == "up" else ("down" if given["voted"] else None),
+            voted="up" if voted == "up" else ("down" if voted else None),
+            reviewed=reviewed,
             search=given["q"] or None,
-            order=ORDERS.get(given["sort"], "new"),
+            order=next((o for o in ORDERS if o == given["sort"]), "new"),
             limit=limit,
             offset=offset,
         )
@@ -256,6 +263,7 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     view: LogView | None = getattr(request.state, "view", None)
     if view is not None and context["session"] is not None:
         context.setdefault("open_count", view.list_exchanges(QUEUE_FLAGGED).total)
+        context.setdefault("down_count", view.list_exchanges(QUEUE_DOWN).total)
     context.setdefault("zone", zone_of(request).key)
     return templates.TemplateResponse(request, template, context, status_code=status)
 
@@ -573,15 +581,15 @@ def exchanges(request: Request, m: Signed) -> Response:
 
 @router.get("/queue", response_class=HTMLResponse)
 def queue(request: Request, m: Signed) -> Response:
-    """What needs a moderator: exchanges with an open flag (who claimed each), then replies
-    users voted down that nobody has flagged."""
+    """What needs a moderator: exchanges with an open flag (who has each), then replies users
+    voted down that nobody has flagged or reviewed since."""
     context = _listing(request, m, ExchangeFilter(flagged=True))
     size = state(request).config.page_size
-    down = m.view.list_exchanges(ExchangeFilter(voted="down", flagged=False, limit=size))
-    claims: dict[str, list[str]] = {}
+    down = m.view.list_exchanges(QUEUE_DOWN.model_copy(update={"limit": size}))
+    claims: dict[str, list[FlagInfo]] = {}
     for open_flag in m.view.flags("open", limit=5000):
         if open_flag.assignee:
-            claims.setdefault(open_flag.exchange_id, []).append(open_flag.assignee)
+            claims.setdefault(open_flag.exchange_id, []).append(open_flag)
     return page(
         request,
         "queue.html",
@@ -595,19 +603,25 @@ def queue(request: Request, m: Signed) -> Response:
 
 @router.get("/users/{platform}/{tenant}/{user_id}", response_class=HTMLResponse)
 def user_page(request: Request, platform: str, tenant: str, user_id: str, m: Signed) -> Response:
-    """One platform user's exchanges in one tenant, their open flags and their ban."""
+    """One platform user in one tenant: their exchanges, the open flags on them, the votes
+    and reports they gave, their ban."""
     base = ExchangeFilter(platform=platform, tenant=tenant, user=user_id)
     context = _listing(request, m, base)
-    if not context["listing"].total:
-        raise NotFoundError(f"No exchanges from {platform} user {user_id!r} in tenant {tenant!r}.")
+    votes = m.view.user_votes(platform, tenant, user_id)
+    reports = m.view.user_reports(platform, tenant, user_id)
+    if not (context["listing"].total or votes or reports):
+        raise NotFoundError(f"Nothing from {platform} user {user_id!r} in tenant {tenant!r}.")
     flagged = m.view.list_exchanges(base.model_copy(update={"flagged": True, "limit": 1})).total
+    items = context["listing"].items
     return page(
         request,
         "user.html",
         session=m.session,
         subject={"platform": platform, "tenant": tenant, "user_id": user_id},
-        name=context["listing"].items[0].user_name,
+        name=items[0].user_name if items else user_id,
         flagged=flagged,
+        votes=votes,
+        reports=reports,
         banned=next(
             (
                 b
@@ -653,6 +667,8 @@ def conversation(request: Request, exchange_id: str, m: Signed) -> Response:
         (d.platform, d.tenant, d.user_id): view.is_banned(d.platform, d.tenant, d.user_id)
         for d in items
     }
+    open_tenants = {f.tenant for d in items for f in d.flags if f.status == "open"}
+    assignable = {tenant: view.moderators_for(tenant) for tenant in open_tenants}
     last = max(1, -(-listing.total // size))
     back = back_target(request.query_params.get("back"))
     return page(
@@ -662,6 +678,7 @@ def conversation(request: Request, exchange_id: str, m: Signed) -> Response:
         focus=focus,
         items=items,
         banned=banned,
+        assignable=assignable,
         total=listing.total,
         number=number,
         last=last,
@@ -918,7 +935,8 @@ def with_notice(target: str, done: str, count: int) -> Response:
 
 @router.post("/bulk")
 async def bulk(request: Request, m: Checked) -> Response:
-    """One action on every selected exchange: resolve their open flags, or flag them."""
+    """One action on every selected exchange: resolve their open flags, flag them, claim their
+    open flags, or mark their down votes reviewed."""
     form = await request.form()
     ids = [value for value in form.getlist("ids") if isinstance(value, str)]
     action = form.get("action")
@@ -930,8 +948,8 @@ async def bulk(request: Request, m: Checked) -> Response:
         raise InvalidInputError("Select at least one exchange (x selects, a selects the page).")
     if len(ids) > BULK_LIMIT:
         raise InvalidInputError(f"Select at most {BULK_LIMIT} exchanges at once.")
-    if action not in {"resolve", "flag", "claim"}:
-        raise InvalidInputError("Choose an action: resolve, flag or claim.")
+    if action not in {"resolve", "flag", "claim", "review"}:
+        raise InvalidInputError("Choose an action: resolve, flag, claim or review.")
     if action == "claim":
         claimed = 0
         for exchange_id in dict.fromkeys(ids):
@@ -946,6 +964,11 @@ async def bulk(request: Request, m: Checked) -> Response:
         )
     count = 0
     for exchange_id in dict.fromkeys(ids):
+        if action == "review":
+            if m.view.get_exchange(exchange_id).unreviewed_down:
+                m.view.review_votes(exchange_id, m.name, text)
+                count += 1
+            continue
         if action == "flag":
             m.view.open_flag(exchange_id, m.name, text)
             count += 1
@@ -954,13 +977,40 @@ async def bulk(request: Request, m: Checked) -> Response:
             if found.status == "open":
                 m.view.resolve(found.id, m.name, text)
                 count += 1
-    return with_notice(target, "flagged" if action == "flag" else "resolved", count)
+    done = {"flag": "flagged", "review": "reviewed"}.get(action, "resolved")
+    return with_notice(target, done, count)
 
 
 @router.post("/flags/{flag_id}/claim")
 def claim(flag_id: int, m: Checked, list_page: Back = "") -> Response:
     claimed = m.view.claim_flag(flag_id, m.name)
     return back(claimed.exchange_id, "claimed", list_page)
+
+
+@router.post("/flags/{flag_id}/assign")
+def assign(
+    flag_id: int,
+    m: Checked,
+    assignee: Annotated[str, Form(max_length=128)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    list_page: Back = "",
+) -> Response:
+    if not assignee:
+        raise InvalidInputError("Pick the moderator to assign the flag to.")
+    assigned = m.view.assign_flag(flag_id, m.name, assignee, reason)
+    return back(assigned.exchange_id, "assigned", list_page)
+
+
+@router.post("/exchanges/{exchange_id}/review")
+def review(
+    exchange_id: str,
+    m: Checked,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    list_page: Back = "",
+) -> Response:
+    """A reply users voted down, looked at and found fine: it leaves the queue."""
+    done = m.view.review_votes(exchange_id, m.name, reason)
+    return back(done.id, "reviewed", list_page)
 
 
 @router.post("/flags/{flag_id}/release")

@@ -23,6 +23,7 @@ from bot.storage.api import (
     NotFoundError,
     Page,
     SavedFilterInfo,
+    VoteInfo,
 )
 from bot.storage.log import SqlConversationLog, open_log
 from bot.storage.redaction import Redactor
@@ -49,5 +50,6 @@ __all__ = [
     "Redactor",
     "SavedFilterInfo",
     "SqlConversationLog",
+    "VoteInfo",
     "open_log",
 ]

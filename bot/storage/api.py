@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -17,6 +17,11 @@ def _as_utc(value: datetime) -> datetime:
 
 # Stored times are naive UTC; what the API hands out says so explicitly.
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+# Listing orders, as `ExchangeFilter.order` takes them.
+Order = Literal["new", "old", "latency", "votes", "score"]
+ORDERS: tuple[Order, ...] = get_args(Order)
 
 
 class NotFoundError(PersonabotError):
@@ -48,11 +53,17 @@ class ExchangeFilter(BaseModel):
     voted: Literal["up", "down"] | None = Field(
         default=None, description="'up': at least one up vote; 'down': at least one down vote."
     )
+    reviewed: bool | None = Field(
+        default=None,
+        description="False: a down vote no moderator has reviewed since it was cast; True: "
+        "reviewed, and no down vote since.",
+    )
     search: str | None = Field(default=None, description="Case-insensitive, in input or reply.")
-    order: Literal["new", "old", "latency", "votes"] = Field(
+    order: Order = Field(
         default="new",
-        description="Listing order: newest or oldest first, slowest reply first, or most down "
-        "votes first (then newest).",
+        description="Listing order: newest or oldest first, slowest reply first, most down "
+        "votes first, or lowest best retrieval score first (nothing retrieved last); ties newest "
+        "first.",
     )
     limit: int = Field(default=50, ge=1, le=1000)
     offset: int = Field(default=0, ge=0)
@@ -77,6 +88,9 @@ class FlagInfo(BaseModel):
     resolved_by: str | None = None
     assignee: str | None = None
     claimed_at: UtcDatetime | None = None
+    assigned_by: str | None = Field(
+        default=None, description="Who gave it to the assignee (themselves for a claim)."
+    )
     notes: list[NoteInfo] = Field(default_factory=list)
 
 
@@ -102,6 +116,13 @@ class ExchangeSummary(BaseModel):
     open_flags: int = 0
     votes_up: int = 0
     votes_down: int = 0
+    unreviewed_down: bool = Field(
+        default=False, description="A down vote came after the last review (or there is none)."
+    )
+    reviewed_by: str | None = None
+    reviewed_at: UtcDatetime | None = None
+    review_reason: str | None = None
+    top_score: float | None = Field(default=None, description="Best retrieval score.")
     erased: bool = False
     redacted_by: str | None = None
     redacted_at: UtcDatetime | None = None
@@ -131,6 +152,19 @@ class ExchangeDetail(ExchangeSummary):
     stored_at: UtcDatetime
     row_hash: str
     flags: list[FlagInfo] = Field(default_factory=list)
+
+
+class VoteInfo(BaseModel):
+    """One platform user's vote, with the exchange it is on (for their page)."""
+
+    exchange_id: str
+    tenant: str
+    voter: str
+    value: int
+    created: UtcDatetime
+    updated: UtcDatetime
+    question: str
+    reply: str
 
 
 class SavedFilterInfo(BaseModel):

@@ -34,6 +34,7 @@ from bot.storage.models import (
     Redaction,
     Tombstone,
     Vote,
+    VoteReview,
 )
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ SEALED_EXCHANGE_FIELDS = (
 )
 # Columns never covered by a row's own seal (a numeric id is assigned only after sealing).
 UNSEALED = frozenset({"id", "seal", "platform_message_id", "permalink", "delivery"})
+# Columns added to sealed tables after revision 0005: covered only once set, so the seals of
+# rows written before them (which hold None there) still hold.
+SEALED_WHEN_SET = frozenset({"assigned_by"})
 SEALED_TABLES: dict[type[SQLModel], str] = {
     ExchangeRow: "exchanges",
     Tombstone: "tombstones",
@@ -95,8 +99,17 @@ SEALED_TABLES: dict[type[SQLModel], str] = {
     AuditEntry: "audit",
     Redaction: "redactions",
     Erasure: "erasures",
+    VoteReview: "vote_reviews",
 }
 _FLOATS = ("retrieval_ms", "ttft_ms", "generation_ms", "total_ms")
+
+
+def best_score(retrieved: Iterable[dict[str, Any]]) -> float | None:
+    """An exchange's `top_score`: the highest score among its retrieved passages. It is left
+    out of the content hash and the seal because `retrieved`, which both cover, determines it;
+    `verify` recomputes it instead."""
+    scores = [float(item["score"]) for item in retrieved if item.get("score") is not None]
+    return max(scores, default=None)
 
 
 def _plain(value: Any) -> Any:
@@ -154,7 +167,11 @@ class Sealer:
         names: Iterable[str] = (
             SEALED_EXCHANGE_FIELDS
             if table == "exchanges"
-            else (n for n in values if n not in UNSEALED)
+            else (
+                n
+                for n in values
+                if n not in UNSEALED and not (n in SEALED_WHEN_SET and values[n] is None)
+            )
         )
         payload = {name: _plain(values[name]) for name in names}
         payload["table"] = table

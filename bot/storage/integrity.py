@@ -2,8 +2,8 @@
 
 `verify_all` reports, per tenant, the first exchange that was edited, inserted, deleted or moved;
 then (for an admin) the first broken entry of the audit trail and the first row of each sealed
-table (flags, notes, votes, bans, redactions, erasures) whose seal does not hold. Nothing is
-exempt: redacted and erased rows were re-sealed by the code that changed them.
+table (flags, notes, votes, bans, redactions, erasures, vote reviews) whose seal does not hold.
+Nothing is exempt: redacted and erased rows were re-sealed by the code that changed them.
 
 Limits, said plainly in docs/moderation-log.md: deleting the *last* rows of a chain together
 with rewinding its head row is not detectable from inside the database, and a deleted flag,
@@ -19,7 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from bot.storage.api import ChainReport, InvalidInputError
-from bot.storage.chain import SEALED_TABLES, Sealer, columns, content_hash, link_hash
+from bot.storage.chain import (
+    SEALED_TABLES,
+    Sealer,
+    best_score,
+    columns,
+    content_hash,
+    link_hash,
+)
 from bot.storage.models import (
     AUDIT_CHAIN,
     GENESIS_HASH,
@@ -33,11 +40,20 @@ from bot.storage.models import (
     Redaction,
     Tombstone,
     Vote,
+    VoteReview,
     utcnow,
 )
 
 # Tables whose rows are sealed one by one (tombstones are checked within their chain).
-LOOSE_TABLES: tuple[type[SQLModel], ...] = (Flag, FlagNote, Vote, Ban, Redaction, Erasure)
+LOOSE_TABLES: tuple[type[SQLModel], ...] = (
+    Flag,
+    FlagNote,
+    Vote,
+    Ban,
+    Redaction,
+    Erasure,
+    VoteReview,
+)
 _UNSEALED = (
     "is not sealed (stored before revision 0005, or its seal was removed): "
     "check it, then run `personabot logs rekey`"
@@ -194,6 +210,10 @@ def _exchanges(
                 raise _BrokenError(
                     name, f"{where} was changed after it was stored (seal mismatch)", seq
                 )
+        if isinstance(item, ExchangeRow) and item.top_score != best_score(item.retrieved):
+            raise _BrokenError(
+                name, "exchange's score column does not match its retrieved passages", seq
+            )
         previous, expected = item.row_hash, expected + 1
         progress[0] += 1
     if head.seq != expected - 1 or head.row_hash != previous:

@@ -26,7 +26,7 @@ from bot.errors import PersonabotError
 from bot.messages import Exchange
 from bot.settings import Settings
 from bot.storage.api import ErasureReport
-from bot.storage.chain import Sealer, content_hash
+from bot.storage.chain import Sealer, best_score, content_hash
 from bot.storage.engine import database_url, make_engine, migrate
 from bot.storage.history import TurnHistory
 from bot.storage.integrity import lock_head
@@ -171,6 +171,7 @@ class SqlConversationLog(TurnHistory, LogView):
             head = lock_head(session, message.tenant)
             conversation = _conversation(session, exchange)
             scores = {p.passage_id: p.score for p in trace.retrieved}
+            retrieved = [p.model_dump(mode="json") for p in trace.retrieved]
             row = ExchangeRow(
                 id=exchange.id,
                 conversation_id=conversation,
@@ -197,7 +198,8 @@ class SqlConversationLog(TurnHistory, LogView):
                     }
                     for c in reply.citations
                 ],
-                retrieved=[p.model_dump(mode="json") for p in trace.retrieved],
+                retrieved=retrieved,
+                top_score=best_score(retrieved),
                 prompt_version=trace.prompt_version,
                 model_id=trace.model_id,
                 options=trace.options,

@@ -94,6 +94,9 @@ class ExchangeRow(SQLModel, table=True):
     # Tamper evidence (bot.storage.chain): a MAC over the row as it is now, and whose key made it.
     seal: str | None = Field(default=None, max_length=64)
     key_id: str = Field(default="", max_length=16)
+    # The best retrieval score in `retrieved` (None: nothing retrieved), a column so listings
+    # can sort by it; derived from hashed content, so `verify` checks it against `retrieved`.
+    top_score: float | None = None
 
 
 class ChainHead(SQLModel, table=True):
@@ -142,6 +145,8 @@ class Flag(SQLModel, table=True):
     resolved_by: str | None = Field(default=None, max_length=256)
     assignee: str | None = Field(default=None, max_length=256)
     claimed_at: NaiveDatetime | None = None
+    # Who gave the flag to `assignee` (the assignee themselves for a claim; rev 0006 on).
+    assigned_by: str | None = Field(default=None, max_length=256)
     # Tamper evidence (bot.storage.chain): a MAC over the row as it is now, and whose key made it.
     seal: str | None = Field(default=None, max_length=64)
     key_id: str = Field(default="", max_length=16)
@@ -163,6 +168,23 @@ class Vote(SQLModel, table=True):
     value: int
     created: NaiveDatetime
     updated: NaiveDatetime
+    # Tamper evidence (bot.storage.chain): a MAC over the row as it is now, and whose key made it.
+    seal: str | None = Field(default=None, max_length=64)
+    key_id: str = Field(default="", max_length=16)
+
+
+class VoteReview(SQLModel, table=True):
+    """A moderator's look at a reply users voted down: it covers the down votes cast before
+    `reviewed_at`, so the reply leaves the queue until someone votes it down again."""
+
+    __tablename__ = "vote_reviews"
+
+    id: int | None = Field(default=None, primary_key=True)
+    exchange_id: str = Field(foreign_key="exchanges.id", unique=True, max_length=64)
+    tenant: str = Field(max_length=128, index=True)
+    reviewed_by: str = Field(max_length=256)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    reviewed_at: NaiveDatetime
     # Tamper evidence (bot.storage.chain): a MAC over the row as it is now, and whose key made it.
     seal: str | None = Field(default=None, max_length=64)
     key_id: str = Field(default="", max_length=16)

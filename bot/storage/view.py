@@ -12,6 +12,7 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, Self, TypeVar
 
@@ -39,6 +40,7 @@ from bot.storage.api import (
     NotFoundError,
     Page,
     SavedFilterInfo,
+    VoteInfo,
 )
 from bot.storage.chain import Sealer, writing
 from bot.storage.engine import writer
@@ -52,10 +54,12 @@ from bot.storage.models import (
     ExchangeRow,
     Flag,
     FlagNote,
+    Moderator,
     Redaction,
     SavedFilter,
     Tombstone,
     Vote,
+    VoteReview,
     utcnow,
 )
 from bot.storage.redaction import fragments, scrub, scrub_verdicts, scrub_words
@@ -67,6 +71,7 @@ _BATCH = 500
 MAX_ID = 2**31 - 1
 # What a redacted exchange's question, answer and prompt read afterwards.
 REDACTED = "[redacted]"
+MAX_REASON = 2000
 
 
 class _Filterable(Protocol):
@@ -122,11 +127,9 @@ class LogView:
             ids = [row.id for row in rows]
             counts = _open_flag_counts(session, ids)
             redactions = _redactions(session, ids)
-            votes = _vote_counts(session, ids)
+            feedback = _feedback(session, ids)
             items = [
-                _summary(
-                    row, counts.get(row.id, 0), redactions.get(row.id), votes.get(row.id, (0, 0))
-                )
+                _summary(row, counts.get(row.id, 0), redactions.get(row.id), feedback.get(row.id))
                 for row in rows
             ]
         return Page(total=total, limit=where.limit, offset=where.offset, items=items)
@@ -166,7 +169,42 @@ class LogView:
         """(up, down) vote counts of one exchange."""
         with Session(self.engine) as session:
             row = self._find(session, exchange_id)
-            return _vote_counts(session, [row.id]).get(row.id, (0, 0))
+            found = _feedback(session, [row.id]).get(row.id)
+            return (found.up, found.down) if found else (0, 0)
+
+    def user_votes(
+        self, platform: str, tenant: str, user_id: str, limit: int = 100
+    ) -> list[VoteInfo]:
+        """The votes one platform user cast in one tenant, newest change first."""
+        with Session(self.engine) as session:
+            stmt = self._scope(
+                select(Vote, ExchangeRow.input_text, ExchangeRow.reply_text).join(
+                    ExchangeRow, col(ExchangeRow.id) == col(Vote.exchange_id)
+                ),
+                col(Vote.tenant),
+            ).where(Vote.tenant == tenant, _voter_forms(platform, user_id, tenant))
+            found = session.exec(stmt.order_by(col(Vote.updated).desc()).limit(limit)).all()
+            return [
+                VoteInfo(**vote.model_dump(), question=question, reply=reply)
+                for vote, question, reply in found
+            ]
+
+    def user_reports(
+        self, platform: str, tenant: str, user_id: str, limit: int = 100
+    ) -> list[FlagInfo]:
+        """The flags one platform user raised (the Report action) in one tenant, newest first."""
+        with Session(self.engine) as session:
+            stmt = self._scope(select(Flag), col(Flag.tenant)).where(
+                Flag.tenant == tenant, _reporter_forms(platform, user_id, tenant)
+            )
+            found = session.exec(stmt.order_by(col(Flag.created).desc()).limit(limit)).all()
+            return _flag_infos(session, found)
+
+    def moderators_for(self, tenant: str) -> list[str]:
+        """Names of the accounts that moderate `tenant` (admins moderate every tenant)."""
+        self._allowed(tenant)
+        with Session(self.engine) as session:
+            return _moderators(session, tenant)
 
     def flags(self, status: str | None = "open", limit: int = 100) -> list[FlagInfo]:
         with Session(self.engine) as session:
@@ -371,7 +409,7 @@ class LogView:
             if flag.status != "open":
                 raise InvalidInputError(f"Flag {flag_id} is already {flag.status}.")
             previous = flag.assignee
-            flag.assignee, flag.claimed_at = moderator, utcnow()
+            flag.assignee, flag.claimed_at, flag.assigned_by = moderator, utcnow(), moderator
             session.add(flag)
             _audit(
                 session,
@@ -384,12 +422,76 @@ class LogView:
             session.flush()
             return _flag_infos(session, [flag])[0]
 
+    def assign_flag(self, flag_id: int, actor: str, assignee: str, reason: str) -> FlagInfo:
+        """Gives an open flag to a moderator of its tenant; the reason goes in the audit trail
+        and, as a note, on the flag."""
+        reason = _reason(reason, "Say why you assign the flag")
+        with self._session() as session, session.begin():
+            flag = self._flag(session, flag_id)
+            if flag.status != "open":
+                raise InvalidInputError(f"Flag {flag_id} is already {flag.status}.")
+            candidates = _moderators(session, flag.tenant)
+            if assignee not in candidates:
+                raise InvalidInputError(
+                    f"{assignee!r} does not moderate tenant {flag.tenant!r}: assign the flag to "
+                    f"one of {', '.join(candidates)}."
+                )
+            previous = flag.assignee
+            flag.assignee, flag.claimed_at, flag.assigned_by = assignee, utcnow(), actor
+            session.add(flag)
+            session.add(
+                FlagNote(
+                    flag_id=flag_id,
+                    author=actor,
+                    text=f"Assigned to {assignee}: {reason}",
+                    created=utcnow(),
+                )
+            )
+            _audit(
+                session,
+                actor,
+                "assign",
+                flag.tenant,
+                flag.exchange_id,
+                {"flag": flag_id, "assignee": assignee, "previous": previous, "reason": reason},
+            )
+            session.flush()
+            return _flag_infos(session, [flag])[0]
+
+    def review_votes(self, exchange_id: str, actor: str, reason: str) -> ExchangeDetail:
+        """Marks the down votes an exchange has so far as looked at and found fine, so it leaves
+        the queue; a later down vote brings it back."""
+        reason = _reason(reason, "Say why the reply is fine")
+        with self._session() as session, session.begin():
+            row = self._find(session, exchange_id)
+            down = session.exec(
+                select(func.count())
+                .select_from(Vote)
+                .where(Vote.exchange_id == row.id, col(Vote.value) < 0)
+            ).one()
+            if not down:
+                raise InvalidInputError(f"Exchange {row.id} has no down vote to review.")
+            review = session.exec(
+                select(VoteReview).where(VoteReview.exchange_id == row.id)
+            ).first() or VoteReview(
+                exchange_id=row.id,
+                tenant=row.tenant,
+                reviewed_by=actor,
+                reason=reason,
+                reviewed_at=utcnow(),
+            )
+            review.reviewed_by, review.reason, review.reviewed_at = actor, reason, utcnow()
+            session.add(review)
+            _audit(session, actor, "review", row.tenant, row.id, {"reason": reason, "down": down})
+            session.flush()
+            return _details(session, [row])[0]
+
     def release_flag(self, flag_id: int, actor: str) -> FlagInfo:
         """Returns a claimed flag to the unassigned queue."""
         with self._session() as session, session.begin():
             flag = self._flag(session, flag_id)
             previous = flag.assignee
-            flag.assignee, flag.claimed_at = None, None
+            flag.assignee, flag.claimed_at, flag.assigned_by = None, None, None
             session.add(flag)
             _audit(
                 session,
@@ -542,6 +644,11 @@ class LogView:
                 for note in session.exec(notes).all():
                     note.text = scrub(note.text, pieces, REDACTED)
                     session.add(note)
+            for review in session.exec(
+                select(VoteReview).where(VoteReview.exchange_id == row.id)
+            ).all():
+                review.reason = scrub(review.reason, pieces, REDACTED)
+                session.add(review)
             quoting = self._scope(select(AuditEntry), col(AuditEntry.tenant)).where(
                 AuditEntry.target == row.id
             )
@@ -827,6 +934,7 @@ class LogView:
         free_texts: list[tuple[Any, Any, Any]] = [
             (Flag, col(Flag.reason), col(Flag.tenant)),
             (Redaction, col(Redaction.reason), col(Redaction.tenant)),
+            (VoteReview, col(VoteReview.reason), col(VoteReview.tenant)),
         ]
         for model, column, tenant_column in free_texts:
             stmt = self._scope(select(model), tenant_column).where(
@@ -894,6 +1002,8 @@ class LogView:
                     col(Vote.value) == (1 if where.voted == "up" else -1),
                 )
             )
+        if where.reviewed is not None:
+            conditions.append(_reviewed(where.reviewed))
         if where.search:
             conditions.append(
                 or_(
@@ -987,6 +1097,9 @@ def _listing_order(order: str) -> list[Any]:
         return [col(ExchangeRow.created), col(ExchangeRow.id)]
     if order == "latency":
         return [col(ExchangeRow.total_ms).desc(), *newest]
+    if order == "score":
+        score = col(ExchangeRow.top_score)
+        return [case((score.is_(None), 1), else_=0), score, *newest]
     if order == "votes":
         down = (
             select(func.count())
@@ -1035,6 +1148,7 @@ def _remove(session: Session, rows: Sequence[ExchangeRow], reason: str) -> None:
     session.exec(delete(FlagNote).where(col(FlagNote.flag_id).in_(flag_ids)))
     session.exec(delete(Flag).where(col(Flag.exchange_id).in_(ids)))
     session.exec(delete(Vote).where(col(Vote.exchange_id).in_(ids)))
+    session.exec(delete(VoteReview).where(col(VoteReview.exchange_id).in_(ids)))
     session.exec(delete(Redaction).where(col(Redaction.exchange_id).in_(ids)))
     session.exec(delete(ExchangeRow).where(col(ExchangeRow.id).in_(ids)))
     session.expunge_all()
@@ -1051,20 +1165,72 @@ def _open_flag_counts(session: Session, ids: Sequence[str]) -> dict[str, int]:
     return dict(rows)
 
 
-def _vote_counts(session: Session, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """(up, down) per exchange id, for those that have votes."""
+@dataclass
+class _Feedback:
+    """Users' votes on one exchange and a moderator's review of the down ones."""
+
+    up: int = 0
+    down: int = 0
+    last_down: datetime | None = None
+    review: VoteReview | None = None
+
+    @property
+    def unreviewed(self) -> bool:
+        return self.last_down is not None and (
+            self.review is None or self.last_down > self.review.reviewed_at
+        )
+
+
+def _feedback(session: Session, ids: Sequence[str]) -> dict[str, _Feedback]:
+    """Per exchange id, for those that have votes or a review."""
     if not ids:
         return {}
+    found: dict[str, _Feedback] = defaultdict(_Feedback)
     rows = session.exec(
         select(
             Vote.exchange_id,
             func.sum(case((col(Vote.value) > 0, 1), else_=0)),
             func.sum(case((col(Vote.value) < 0, 1), else_=0)),
+            func.max(case((col(Vote.value) < 0, col(Vote.updated)), else_=None)),
         )
         .where(col(Vote.exchange_id).in_(ids))
         .group_by(col(Vote.exchange_id))
     ).all()
-    return {exchange_id: (int(up or 0), int(down or 0)) for exchange_id, up, down in rows}
+    for exchange_id, up, down, last_down in rows:
+        item = found[exchange_id]
+        item.up, item.down = int(up or 0), int(down or 0)
+        item.last_down = last_down
+    for review in session.exec(select(VoteReview).where(col(VoteReview.exchange_id).in_(ids))):
+        found[review.exchange_id].review = review
+    return dict(found)
+
+
+def _reviewed(reviewed: bool) -> ColumnElement[bool]:
+    """Has a down vote cast (or changed) after the exchange's review, or with no review at all
+    (`reviewed` False); has a review and no such vote (True)."""
+    unreviewed = exists().where(
+        col(Vote.exchange_id) == col(ExchangeRow.id),
+        col(Vote.value) < 0,
+        ~exists().where(
+            col(VoteReview.exchange_id) == col(Vote.exchange_id),
+            col(VoteReview.reviewed_at) >= col(Vote.updated),
+        ),
+    )
+    if not reviewed:
+        return unreviewed
+    return and_(exists().where(col(VoteReview.exchange_id) == col(ExchangeRow.id)), ~unreviewed)
+
+
+def _moderators(session: Session, tenant: str) -> list[str]:
+    accounts = session.exec(select(Moderator).order_by(col(Moderator.name))).all()
+    return [a.name for a in accounts if a.admin or tenant in a.tenants]
+
+
+def _reason(text: str, ask: str) -> str:
+    text = text.strip()
+    if not text or len(text) > MAX_REASON:
+        raise InvalidInputError(f"{ask} (1 to {MAX_REASON:,} characters): it is audited.")
+    return text
 
 
 def _flag_infos(session: Session, flags: Sequence[Flag]) -> list[FlagInfo]:
@@ -1085,13 +1251,19 @@ def _summary(
     row: ExchangeRow,
     open_flags: int,
     redaction: Redaction | None = None,
-    votes: tuple[int, int] = (0, 0),
+    feedback: _Feedback | None = None,
 ) -> ExchangeSummary:
+    feedback = feedback or _Feedback()
+    review = feedback.review
     return ExchangeSummary(
         **{name: getattr(row, name) for name in ExchangeSummary.model_fields if hasattr(row, name)},
         open_flags=open_flags,
-        votes_up=votes[0],
-        votes_down=votes[1],
+        votes_up=feedback.up,
+        votes_down=feedback.down,
+        unreviewed_down=feedback.unreviewed,
+        reviewed_by=review.reviewed_by if review else None,
+        reviewed_at=review.reviewed_at if review else None,
+        review_reason=review.reason if review else None,
         erased=row.erased_at is not None,
         redacted_by=redaction.redacted_by if redaction else None,
         redacted_at=redaction.redacted_at if redaction else None,
@@ -1130,7 +1302,7 @@ def _details(session: Session, rows: Sequence[ExchangeRow]) -> list[ExchangeDeta
         ).all():
             by_exchange[flag.exchange_id].append(flag)
     redactions = _redactions(session, ids)
-    votes = _vote_counts(session, ids)
+    feedback = _feedback(session, ids)
     details = []
     for row in rows:
         flags = _flag_infos(session, by_exchange.get(row.id, []))
@@ -1142,7 +1314,7 @@ def _details(session: Session, rows: Sequence[ExchangeRow]) -> list[ExchangeDeta
                     row,
                     sum(f.status == "open" for f in flags),
                     redactions.get(row.id),
-                    votes.get(row.id, (0, 0)),
+                    feedback.get(row.id),
                 ).model_dump(),
                 seq=row.seq,
                 raw_text=row.raw_text,

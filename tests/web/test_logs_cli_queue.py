@@ -17,10 +17,13 @@ from typer.testing import CliRunner
 from adapters import logs_cli
 from adapters.cli import app
 from bot.errors import PersonabotError
-from bot.messages import ReplyKind
+from bot.messages import ReplyKind, RetrievedPassage
 from bot.settings import load_settings
 from bot.storage import open_log
+from bot.storage.accounts import ModeratorAccounts
+from tests.storage.conftest import exchange
 from tests.web.browsing import record
+from tests.web.conftest import FAST_HASHER, PASSWORDS
 
 runner = CliRunner()
 
@@ -139,3 +142,48 @@ def test_unanswered_groups_by_meaning_in_every_format(
     assert ok_json("--scope", "guild-b", "unanswered", "--format", "json") == []
     code, out = run("unanswered", "--threshold", "1.5")
     assert code == 2 and "--threshold" in out
+
+
+def test_list_sorts_by_score_like_the_dashboard(ids: dict[str, str]) -> None:
+    log = open_log(load_settings())
+    try:
+        for question, best in (("strong", 0.9), ("weak", 0.1)):
+            sent = exchange(question, tenant="guild-a")
+            sent.trace.retrieved = [RetrievedPassage(passage_id="p-1", score=best)]
+            log.record(sent)
+    finally:
+        log.close()
+    listed = ok_json("list", "--sort", "score", "--json")["items"]
+    assert [(x["input_text"], x["top_score"]) for x in listed[:3]] == [
+        ("weak", 0.1), ("strong", 0.9), ("Hi", None),
+    ]  # fmt: skip
+    assert run("list", "--sort", "best")[0] == 2  # typer's usage error
+
+
+def test_assign_and_review_from_a_script(ids: dict[str, str]) -> None:
+    log = open_log(load_settings())
+    try:
+        ModeratorAccounts(log.engine, FAST_HASHER, log.sealer).add(
+            "bea", PASSWORDS["alice"], ["guild-a"], admin=False, actor="test"
+        )
+    finally:
+        log.close()
+    flag_id = str(ok_json("flags", "--json")[0]["id"])
+    code, out = run("assign", flag_id, "--to", "zed", "--reason", "expert")
+    assert code == 2 and "'zed' does not moderate tenant 'guild-a'" in out
+    assigned = ok_json("assign", flag_id, "--to", "bea", "--reason", "expert", "--json")
+    assert (assigned["assignee"], assigned["assigned_by"]) == ("bea", "cli-mod")
+    code, out = run("flags")
+    assert code == 0 and "bea (by cli-mod)" in out
+
+    assert [x["id"] for x in ok_json("votes", "--unreviewed", "--json")["items"]] == [ids["answer"]]
+    code, out = run("review", ids["answer"], "--reason", "")
+    assert code == 2 and "Say why the reply is fine" in out
+    done = ok_json("review", ids["answer"][:8], "--reason", "accurate", "--json")
+    assert done == {"reviewed": ids["answer"], "by": "cli-mod", "down": 1}
+    assert ok_json("votes", "--unreviewed", "--json")["total"] == 0
+    assert ok_json("votes", "--json")["total"] == 1  # still voted down, just reviewed
+    code, out = run("show", ids["answer"])
+    assert "down votes reviewed by cli-mod: accurate" in out
+    code, out = run("votes", "--up", "--unreviewed")
+    assert code == 2 and "drop --up" in out

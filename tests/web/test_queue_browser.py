@@ -233,14 +233,27 @@ def test_filters_survive_opening_an_exchange_and_coming_back(
     expect(page.locator("h1 small")).to_have_text("4 matches")
 
 
-def test_a_thumbs_down_appears_in_the_queue(page: Page, server: str, queue: Queue) -> None:
+def test_a_thumbs_down_appears_in_the_queue_and_leaves_it_once_reviewed(
+    page: Page, server: str, queue: Queue, sql_log: SqlConversationLog
+) -> None:
     sign_in(page, server, "alice")
     down = page.locator(f"tr[data-id='{queue.voted_down}']")
     expect(down).to_be_visible()
     expect(down.locator(".fb .down")).to_have_text("−1")
-    expect(page.locator("h1 small")).to_contain_text("1 voted down, not flagged")
+    expect(page.locator("h1 small")).to_contain_text("1 voted down, not reviewed")
+    expect(page.locator(".top .downs")).to_have_text("👎 1")
+    down.locator("input[name=ids]").check()
+    page.keyboard.press("v")
+    expect(page.get_by_label("Reason")).to_be_focused()
+    page.keyboard.type("the answer matches the essay")
+    page.keyboard.press("Enter")
+    expect(page.locator(".notice")).to_have_text("Marked the down votes of 1 reply reviewed.")
+    expect(page.get_by_text("No reply voted down awaits review.")).to_be_visible()
+    expect(page.locator(".top .downs")).to_have_count(0)
+    assert sql_log.audit(limit=1)[0].action == "review"
     page.goto(f"{server}/exchanges?voted=down")
     expect(page.locator("table[data-rows] tbody tr")).to_have_count(1)
+    expect(page.locator("tbody .badge.ok")).to_have_text("reviewed")
 
 
 def test_unanswered_questions_are_grouped_by_meaning(

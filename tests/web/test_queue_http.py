@@ -145,8 +145,8 @@ def test_reply_kind_and_vote_filters(
     assert row_ids(client.get("/exchanges?voted=down").text) == [seeded.a_general[1]]
     assert row_ids(client.get("/exchanges?voted=up").text) == [seeded.a_general[3]]
     queue = client.get("/queue").text
-    assert "2 voted down, not flagged" not in queue  # two votes, one exchange
-    assert "1 voted down, not flagged" in queue
+    assert "2 voted down, not reviewed" not in queue  # two votes, one exchange
+    assert "1 voted down, not reviewed" in queue
     assert f'data-id="{seeded.a_general[1]}"' in queue
     assert '<span class="down" title="down votes">−2</span>' in queue
 
@@ -307,4 +307,4 @@ def test_lists_sort_and_keep_the_sort(
     assert '<option value="votes" selected>most voted down</option>' in page
     assert "back=%2Fexchanges%3Fsort%3Dvotes%26refused%3D1" in page  # rows return to this order
     bad = client.get("/queue?sort=random")
-    assert bad.status_code == 400 and "Sort by one of: new, old, latency, votes." in bad.text
+    assert bad.status_code == 400 and "Sort by one of: new, old, latency, votes, score." in bad.text

@@ -61,18 +61,18 @@
     showCount();
   }
 
-  // r / f on the list: act on the selection (or the current row), asking for the reason first.
+  // r / f / v on the list: act on the selection (or the current row), asking for the reason first.
   function ask(action) {
     if (!bulk) return false;
     if (!boxes().some((box) => box.checked) && current >= 0) toggle(rows[current]);
     bulk.dataset.action = action;
     const why = bulk.querySelector("input[name=text]");
-    why.placeholder = (action === "resolve" ? "resolve: " : "flag: ") + "why? then Enter";
+    why.placeholder = action + ": why? then Enter";
     why.focus();
     return true;
   }
 
-  // f / r in a conversation: the current exchange's own flag or resolution form.
+  // f / r / v in a conversation: the current exchange's own flag, resolution or review form.
   function cardForm(action) {
     const card = current >= 0 ? cards[current] : document.querySelector("article.focus");
     if (!card) return;
@@ -85,6 +85,8 @@
         form.closest("details").open = true;
         field = form.querySelector("input[name=reason]");
       }
+    } else if (action === "review") {
+      field = card.querySelector("form[action$='/review'] input[name=reason]");
     } else {
       field = card.querySelector("form[action$='/resolve'] input[name=note]");
     }
@@ -149,6 +151,7 @@
       case "a": selectAll(); break;
       case "r": if (!ask("resolve")) cardForm("resolve"); break;
       case "f": if (!ask("flag")) cardForm("flag"); break;
+      case "v": if (!ask("review")) cardForm("review"); break;
       case "u": {
         const back = document.querySelector("[data-back]");
         if (back) window.location.href = back.href;
