@@ -46,9 +46,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     PERSONABOT_KNOWLEDGE_DIR=/app/knowledge \
     PERSONABOT_PROMPTS_DIR=/app/prompts \
     PERSONABOT_DATA_DIR=/data \
+    PERSONABOT_CACHE_DIR=/app/cache \
     PERSONABOT_OPS_HOST=0.0.0.0 \
     PERSONABOT_OPS_PORT=9090 \
     PERSONABOT_LOG_FORMAT=json
+# The essay's index is built into the image, so a container's first start reads it rather than
+# embedding the essay; the bot may rewrite it there if a mounted essay differs.
+RUN personabot index \
+ && chown -R personabot:personabot /app/cache
 VOLUME ["/data"]
 WORKDIR /data
 USER 10001:10001

