@@ -249,8 +249,14 @@ class DialogueCore:
         if not search.sentences:
             span = Span(())
         else:
+            said = frozenset(where for turn in history for where in turn.span)
             span = select_span(
-                question, search, self.retriever, self.retriever.embed_texts, located
+                question,
+                search,
+                self.retriever,
+                self.retriever.embed_texts,
+                located,
+                said if reading.follow_up else frozenset(),
             )
         if located is not None and span.parts:
             decision = Answerability(Outcome.ANSWER, "continues the essay", 1.0)

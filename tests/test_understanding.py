@@ -8,6 +8,7 @@ import pytest
 from bot.core import DialogueCore
 from bot.knowledge import Knowledge
 from bot.messages import IncomingMessage, ReplyKind
+from bot.understanding.answerability import missing_answer
 from bot.understanding.chat_text import Vocabulary, normalize_typing
 from bot.understanding.followups import read_turn
 
@@ -23,6 +24,9 @@ ANSWERED = [
     "what did clinton promise yeltsin?",
     "wat was the pfp",
     "why did boris get so mad in dec 94",
+    "Who succeeded you as foreign minister?",
+    "who did bush lose to?",
+    "when was grachev replaced?",
 ]
 DECLINED = [
     "Who won the last football world cup?",
@@ -36,6 +40,9 @@ DECLINED = [
     "Who is the current NATO secretary general?",
     "How many members does NATO have today?",
     "What did you think of the 2008 war in Georgia?",
+    "Who was Stalin's successor?",
+    "Who replaced Christopher as Secretary of State?",
+    "who did yeltsin defeat in the 1996 election?",
 ]
 
 
@@ -110,3 +117,34 @@ def test_a_new_short_question_is_not_hijacked_by_the_last_topic(core: DialogueCo
     )
     reply = core.handle(IncomingMessage(text="Who was Clinton?"))
     assert "Clinton" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "said", "missing"),
+    [
+        ("When did Grachev leave?", "Grachev was replaced in 1996.", None),
+        ("When did Grachev leave?", "Grachev was replaced by a general.", "a time"),
+        ("How many votes did you win?", "I won 70% of the vote.", None),
+        ("How many votes did you win?", "I won the vote.", "a quantity"),
+        ("Who took over from Christopher?", "Christopher came to Moscow.", "a successor"),
+        ("Who took over from Christopher?", "Putin was Yeltsin's successor.", "a successor"),
+        ("Who was Yeltsin's successor?", "Yeltsin's chosen successor, Putin.", None),
+        ("Who did Yeltsin beat in 1996?", "His reelection campaign in 1996.", "who won"),
+        ("Who did Bush lose to?", "Bush was losing to Democrats.", None),
+    ],
+)
+def test_an_answer_holds_the_kind_of_thing_asked_for(
+    question: str, said: str, missing: str | None
+) -> None:
+    assert missing_answer(question, said) == missing
+
+
+def test_a_follow_up_is_answered_with_something_it_was_not_told(core: DialogueCore) -> None:
+    first = core.handle(
+        IncomingMessage(text="what did bush say when he welcomed yeltsin in june 92?", channel="b")
+    )
+    assert "totally convinced" in first.text
+    again = core.handle(
+        IncomingMessage(text="and what was going on with bush himself at home?", channel="b")
+    )
+    assert not again.refused and "totally convinced" not in again.text

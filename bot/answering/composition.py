@@ -18,12 +18,13 @@ import numpy as np
 
 from bot.knowledge import Passage
 from bot.text import clauses
+from bot.understanding.answerability import missing_answer
 from bot.understanding.retrieval import Retriever, ScoredSentence, SearchResult
 
 # A sentence opening like this leans on the one before it for its subject.
 _LEANS_BACK = re.compile(
-    r"^[\"“']?(He|She|It|They|This|That|These|Those|Then|But|And|So|Yet|Such|His|Her|Their|Its"
-    r"|There|Both|Neither|Instead|However|Still|Thus|Hence)\b"
+    r"^[\"“']?(He|She|It|They|This|That|These|Those|Such|His|Her|Their|Its"
+    r"|There|Both|Neither)\b"
 )
 # A sentence that sets itself against the one before ("In my mind, though, ...") needs it too.
 _CONTRASTS = re.compile(r",\s*(though|however|in turn|too|instead)\b")
@@ -33,7 +34,10 @@ _CARRIES_ON = re.compile(
     r"|Not only|No one|Nobody|Instead|Soon|Later|Eventually|Finally|In the meantime|Meanwhile"
     r"|At that time|At the same time|No|Yes)\b"
 )
-_MULTI_PART = re.compile(r"(,|\band\b|\bor\b)\s*(what|who|whose|how|why|when|where|was|did|is)\b")
+# (A question that opens with "and what..." is a follow-up, not a second part.)
+_MULTI_PART = re.compile(
+    r"(?<=\w)(,|\s+and|\s+or)\s+(what|who|whose|how|why|when|where|was|did|is)\b", re.I
+)
 # Sentences in which the author voices his own view, preferred when that is what was asked.
 _VOICES_STANCE = re.compile(
     r"\b(I|my|we|our)\b[^.]{0,40}\b(believe|think|thought|feel|felt|heart|mind|view|opinion"
@@ -41,11 +45,20 @@ _VOICES_STANCE = re.compile(
     r"|sure|saw|considered)",
 )
 _STANCE_MARGIN = 0.12
+# A match this close that holds what was asked for (a time, a successor) beats one that does not.
+_ANSWER_KIND_MARGIN = 0.12
 # A question in two parts takes the runner-up too when it matches nearly as well.
 _MULTI_PART_MARGIN = 0.08
 # A short answer takes a runner-up this close, while the two stay this short.
-_RUNNER_UP_MARGIN = float(__import__("os").environ.get("RM", "0.06"))
-_SHORT_WITH_RUNNER_UP = int(__import__("os").environ.get("RL", "330"))
+_RUNNER_UP_MARGIN = 0.06
+_SHORT_WITH_RUNNER_UP = 300
+# A neighbour that matches nearly as well as the best match belongs to the answer: the sentence
+# before at this share of its score; the sentence after at 0.85, while the two stay this short.
+_STRONG_BEFORE = 0.9
+_STRONG_AFTER = 0.85
+_SHORT_WITH_NEXT = 250
+# A follow-up's answer may start from a sentence the conversation has not shown yet this close.
+_FRESH_MARGIN = 0.15
 MAX_REPLY_CHARS = 400
 
 
@@ -101,39 +114,42 @@ def select_span(
     retriever: Retriever,
     embed: Callable[[Sequence[str]], np.ndarray],
     after: tuple[Passage, int] | None = None,
+    shown: frozenset[tuple[str, int]] = frozenset(),
 ) -> Span:
     """The sentences that answer, fitted to the reply's length by their most relevant clauses.
-    `after`: continue the essay from this sentence instead ("what happened next")."""
+    `after`: continue the essay from this sentence instead ("what happened next"). `shown`: the
+    sentences (passage id, index) a follow-up's conversation has already been answered with."""
     if after is not None:
         following = retriever.following(after[0], after[1], count=2)
         parts = [(p, i, retriever.sentence(p, i)) for p, i in following]
         return Span(tuple(_fit(question, parts, embed)))
-    anchor = _anchor(question, search.sentences)
+    found = _unshown_first(search.sentences, shown)
+    anchor = _anchor(question, found)
     parts = [(anchor.passage, anchor.index, anchor.text)]
-    if _LEANS_BACK.match(anchor.text) or _CONTRASTS.search(anchor.text[:40]):
-        located = retriever.step(anchor.passage, anchor.index, -1)
-        if located:
-            parts.insert(0, (located[0], located[1], retriever.sentence(*located)))
+    located = retriever.step(anchor.passage, anchor.index, -1)
+    if located and (
+        _LEANS_BACK.match(anchor.text)
+        or _CONTRASTS.search(anchor.text[:40])
+        or _score_of(found, located) >= _STRONG_BEFORE * anchor.score
+    ):
+        parts.insert(0, (located[0], located[1], retriever.sentence(*located)))
     located = retriever.step(anchor.passage, anchor.index, +1)
     if located:
         follower = retriever.sentence(*located)
-        strong = _score_of(search.sentences, located) >= 0.85 * anchor.score
+        strong = _score_of(found, located) >= _STRONG_AFTER * anchor.score
         asks = anchor.text.rstrip("\"'” ").endswith(("?", ":"))
-        if _CARRIES_ON.match(follower) or asks or strong:
+        short = sum(len(t) + 1 for _, _, t in parts) + len(follower) <= _SHORT_WITH_NEXT
+        if _CARRIES_ON.match(follower) or asks or (strong and short):
             parts.append((located[0], located[1], follower))
-    if _MULTI_PART.search(question) and len(search.sentences) > 1:
-        second = search.sentences[1] if search.sentences[0] is anchor else search.sentences[0]
-        shown = {(p, i) for p, i, _ in parts}
+    if _MULTI_PART.search(question) and len(found) > 1:
+        second = found[1] if found[0] is anchor else found[0]
+        taken = {(p, i) for p, i, _ in parts}
         if (
             second.score >= anchor.score - _MULTI_PART_MARGIN
-            and (
-                second.passage,
-                second.index,
-            )
-            not in shown
+            and (second.passage, second.index) not in taken
         ):
             parts.append((second.passage, second.index, second.text))
-    _add_runner_up(search.sentences, anchor, parts)
+    _add_runner_up(found, anchor, parts)
     order = {p.id: p.start for p, _, _ in parts}
     parts.sort(key=lambda part: (order[part[0].id], part[1]))
     return Span(tuple(_fit(question, parts, embed)))
@@ -157,9 +173,27 @@ def _add_runner_up(
         return
 
 
+def _unshown_first(
+    found: Sequence[ScoredSentence], shown: frozenset[tuple[str, int]]
+) -> list[ScoredSentence]:
+    """A follow-up asks for something new: what the conversation was already told gives way to
+    a close match it was not."""
+    fresh = [s for s in found if (s.passage.id, s.index) not in shown]
+    if not fresh or fresh[0] is found[0] or fresh[0].score < found[0].score - _FRESH_MARGIN:
+        return list(found)
+    return [fresh[0], *[s for s in found if s is not fresh[0]]]
+
+
 def _anchor(question: str, found: Sequence[ScoredSentence]) -> ScoredSentence:
-    """The best match; for a question about the author's view, his own stated view nearby."""
+    """The best match; a close one that holds the kind of answer asked for ("when" -> a time)
+    when the best does not; for a question about the author's view, his own stated view nearby."""
     best = found[0]
+    if missing_answer(question, best.text):
+        for sentence in found[1:6]:
+            if sentence.score < best.score - _ANSWER_KIND_MARGIN:
+                break
+            if not missing_answer(question, sentence.text):
+                return sentence
     if question_kind(question) is QuestionKind.STANCE:
         for sentence in found[1:6]:
             voiced = _VOICES_STANCE.search(sentence.text) and not _VOICES_STANCE.search(best.text)

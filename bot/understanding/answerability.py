@@ -58,12 +58,61 @@ _TIME = re.compile(
     r"|until|since|when)\b",
     re.IGNORECASE,
 )
+# Who came after whom: the answer must say so of a person the question names.
+_ASKS_SUCCESSOR = re.compile(
+    r"\b(successors?|succeeded|took over from|take over from|taken over from|came after|come after"
+    r"|replaced|replacement)\b",
+    re.IGNORECASE,
+)
+_SUCCESSION = re.compile(
+    r"\b(succe(ssor|eded|eding|ssion)|replac(ed|ing|ement)|took over|taken over|in (his|her|my) place)",
+    re.IGNORECASE,
+)
+# Who won a contest: the answer must tell a win or a loss, not only that there was a contest.
+_ASKS_OUTCOME = re.compile(
+    r"\b(beat|beaten|defeat(ed)?|won|win|wins|winner|lost to|who lost)\b", re.IGNORECASE
+)
+_OUTCOME = re.compile(
+    r"\b(beat|beaten|defeat\w*|won|wins?|winning|victor\w*|lost|los(e|ing))\b", re.I
+)
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 _MONTH = re.compile(
     r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b"
 )
 # A capital that starts a sentence (or follows a quote or colon) says nothing about a name.
 _MID_SENTENCE_CAPITAL = re.compile(r"(?<![.!?:\"“(]\s)(?<!^)\b[A-Z][a-z]+(?:[A-Z][a-z]+)?\b")
+
+
+@dataclass(frozen=True)
+class _AnswerKind:
+    """A kind of answer a question asks for, and the sign that a text holds one."""
+
+    label: str
+    asked: re.Pattern[str]
+    held: re.Pattern[str]
+    of_named: bool = False  # it must be said of someone the question names
+
+
+_ANSWER_KINDS = (
+    _AnswerKind("a quantity", _ASKS_QUANTITY, _NUMBER),
+    _AnswerKind("a time", _ASKS_TIME, _TIME),
+    _AnswerKind("a successor", _ASKS_SUCCESSOR, _SUCCESSION, of_named=True),
+    _AnswerKind("who won", _ASKS_OUTCOME, _OUTCOME),
+)
+
+
+def missing_answer(question: str, said: str) -> str | None:
+    """What the question asks for ("a time", "a successor") that `said` does not hold."""
+    asked = question.strip()
+    named = [n for n in _MID_SENTENCE_CAPITAL.findall(asked) if not _MONTH.fullmatch(n)]
+    for kind in _ANSWER_KINDS:
+        if not kind.asked.search(asked):
+            continue
+        if not kind.held.search(said):
+            return kind.label
+        if kind.of_named and named and not any(name in said for name in named):
+            return kind.label
+    return None
 
 
 class Outcome(StrEnum):
@@ -127,10 +176,9 @@ class AnswerabilityJudge:
             )
         if _PRESENT.search(question) and not _ASKS_VIEW.search(question):
             return Answerability(Outcome.NOT_DIRECT, f"{detail}; asks about the present", score)
-        if _ASKS_QUANTITY.search(question) and not _NUMBER.search(said):
-            return Answerability(Outcome.NOT_DIRECT, f"{detail}; asks for a quantity", score)
-        if _ASKS_TIME.search(question.strip()) and not _TIME.search(said):
-            return Answerability(Outcome.NOT_DIRECT, f"{detail}; asks for a time", score)
+        missing = missing_answer(question, said)
+        if missing:
+            return Answerability(Outcome.NOT_DIRECT, f"{detail}; asks for {missing}", score)
         if score < self.answer_at:
             return Answerability(Outcome.NOT_DIRECT, detail, score)
         return Answerability(Outcome.ANSWER, detail, score)
