@@ -27,6 +27,8 @@ ANSWERED = [
     "Who succeeded you as foreign minister?",
     "who did bush lose to?",
     "when was grachev replaced?",
+    "who was the president of czechoslovakia?",
+    "what was the point of the pfp?",
 ]
 DECLINED = [
     "Who won the last football world cup?",
@@ -43,6 +45,8 @@ DECLINED = [
     "Who was Stalin's successor?",
     "Who replaced Christopher as Secretary of State?",
     "who did yeltsin defeat in the 1996 election?",
+    "What is the capital of Poland?",
+    "what is the currency of russia?",
 ]
 
 
@@ -131,6 +135,9 @@ def test_a_new_short_question_is_not_hijacked_by_the_last_topic(core: DialogueCo
         ("Who was Yeltsin's successor?", "Yeltsin's chosen successor, Putin.", None),
         ("Who did Yeltsin beat in 1996?", "His reelection campaign in 1996.", "who won"),
         ("Who did Bush lose to?", "Bush was losing to Democrats.", None),
+        ("What is the capital of Poland?", "Poland wanted to join NATO.", "its capital"),
+        ("Who was the president of Poland?", "Wałęsa, the President of Poland.", None),
+        ("What was the name of the plan?", "The plan was called the PfP.", None),
     ],
 )
 def test_an_answer_holds_the_kind_of_thing_asked_for(

@@ -75,6 +75,16 @@ _ASKS_OUTCOME = re.compile(
 _OUTCOME = re.compile(
     r"\b(beat|beaten|defeat\w*|won|wins?|winning|victor\w*|lost|los(e|ing))\b", re.I
 )
+# "What is the capital of Poland?": the answer must speak of that attribute, not only of Poland.
+# Nouns that only frame a question ("the name of", "the point of") are no attribute.
+_ASKS_ATTRIBUTE = re.compile(
+    r"\b(?:what|who|which)(?:'s|\s+is|\s+was|\s+are|\s+were)\s+the\s+([a-z]+)\s+of\b", re.I
+)
+_FRAMING_NOUNS = frozenset(
+    "name kind type sort point purpose idea reason result outcome role nature gist essence goal"
+    " aim content substance significance impact effect consequence cause source basis story"
+    " state fate title meaning message lesson upshot".split()
+)
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 _MONTH = re.compile(
     r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b"
@@ -112,6 +122,10 @@ def missing_answer(question: str, said: str) -> str | None:
             return kind.label
         if kind.of_named and named and not any(name in said for name in named):
             return kind.label
+    attribute = _ASKS_ATTRIBUTE.search(asked)
+    noun = attribute.group(1).lower() if attribute else ""
+    if noun and noun not in _FRAMING_NOUNS and not set(terms(noun)) <= set(terms(said)):
+        return f"its {noun}"
     return None
 
 
