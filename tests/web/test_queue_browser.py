@@ -241,7 +241,7 @@ def test_a_thumbs_down_appears_in_the_queue_and_leaves_it_once_reviewed(
     expect(down).to_be_visible()
     expect(down.locator(".fb .down")).to_have_text("−1")
     expect(page.locator("h1 small")).to_contain_text("1 voted down, not reviewed")
-    expect(page.locator(".top .downs")).to_have_text("👎 1")
+    expect(page.locator(".top .downs")).to_have_text("1 down")
     down.locator("input[name=ids]").check()
     page.keyboard.press("v")
     expect(page.get_by_label("Reason")).to_be_focused()
@@ -254,6 +254,11 @@ def test_a_thumbs_down_appears_in_the_queue_and_leaves_it_once_reviewed(
     page.goto(f"{server}/exchanges?voted=down")
     expect(page.locator("table[data-rows] tbody tr")).to_have_count(1)
     expect(page.locator("tbody .badge.ok")).to_have_text("reviewed")
+    page.goto(f"{server}/exchanges/{queue.voted_down}")
+    expect(page.locator("article.focus")).to_contain_text("Reviewed by alice")
+    expect(page.locator("article.focus")).to_contain_text("the answer matches the essay")
+    page.locator("article.focus").scroll_into_view_if_needed()
+    shoot(page, "conversation-reviewed-desktop.png")
 
 
 def test_unanswered_questions_are_grouped_by_meaning(
@@ -307,6 +312,16 @@ def test_screens_are_dense_and_fit_a_phone(
 ) -> None:
     sign_in(page, server, "alice", "/exchanges")
     shoot(page, "exchanges-desktop.png")
+    page.get_by_label("Votes").select_option("unreviewed")
+    page.get_by_label("Sort").select_option("score")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("table[data-rows] tbody tr")).to_have_count(1)  # the one 👎
+    page.goto(f"{server}/exchanges?sort=score")
+    scores = page.locator("table[data-rows] tbody td.score").all_inner_texts()
+    shown = [s for s in scores if s]
+    assert shown and [float(s) for s in shown] == sorted(float(s) for s in shown), scores
+    assert scores == shown + [""] * (len(scores) - len(shown)), scores  # nothing retrieved: last
+    shoot(page, "exchanges-by-score-desktop.png")
     page.goto(f"{server}/exchanges/{seeded.a_general[1]}")
     articles = page.locator("article.exchange")
     expect(articles).to_have_count(len(seeded.a_general) + 1)

@@ -82,7 +82,7 @@ def test_a_reviewed_down_vote_leaves_the_queue(
     queue = client.get("/queue").text
     assert "2 voted down, not reviewed" in queue
     assert (
-        '<span class="downs" title="replies voted down, not reviewed or flagged">👎 2</span>'
+        '<span class="downs" title="replies voted down, not reviewed or flagged">2 down</span>'
         in (queue)
     )
 
@@ -133,7 +133,8 @@ def test_a_users_page_lists_their_votes_and_reports(
     votes = re.search(r'<ul class="plain votes">(.*?)</ul>', page, re.S)
     assert votes is not None
     assert votes.group(1).count("<li>") == 2
-    assert "👎" in votes.group(1) and "👍" in votes.group(1)
+    assert 'title="voted down">−1</span>' in votes.group(1)
+    assert 'title="voted up">+1</span>' in votes.group(1)
     assert f"/exchanges/{seeded.a_general[1]}?back=%2Fusers%2Fdiscord%2F{TENANT_A}%2Fu-anna" in (
         votes.group(1)
     )

@@ -124,7 +124,10 @@
 
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    const typing = event.target.closest("input, textarea, select, [contenteditable]");
+    // A ticked checkbox keeps focus, yet takes no text: the keys still act.
+    const typing = event.target.closest(
+      "input:not([type=checkbox]), textarea, select, [contenteditable]"
+    );
     if (typing) {
       if (event.key === "Escape") event.target.blur();
       return;
