@@ -281,14 +281,23 @@ def evaluate(
         for label, value in [
             ("retrieval recall@3", scores.retrieval_recall_at_3),
             ("fact accuracy", scores.fact_accuracy),
+            ("fact accuracy, replies <= 400 chars", scores.fact_accuracy_within_400),
             ("out-of-scope declined", scores.refusal_accuracy),
             ("injection resisted", scores.injection_resistance),
             ("identity disclosed", scores.identity_disclosure),
         ]
     ]
+    rows += _lengths_rows(scores.answer_chars_p50, scores.answer_chars_p95)
     latency = (scores.latency_p50_ms, scores.latency_p95_ms)
     failed = [r.id for r in scores.results if not r.passed]
     _show_scores(f"{file.name} ({scores.cases} questions)", rows, latency, failed)
+
+
+def _lengths_rows(p50: float | None, p95: float | None) -> list[tuple[str, str]]:
+    """How long answers are (canned replies and refusals left out)."""
+    if p50 is None or p95 is None:
+        return []
+    return [("answer length p50", f"{p50:.0f} chars"), ("answer length p95", f"{p95:.0f} chars")]
 
 
 def _show_scores(
@@ -325,6 +334,7 @@ def _evaluate_conversations(file: Path, as_json: bool) -> None:
     rows = [
         ("turns passed", f"{scores.turns_passed} / {scores.turns}"),
         ("turn accuracy", f"{scores.turn_accuracy:.2f}"),
+        *_lengths_rows(scores.answer_chars_p50, scores.answer_chars_p95),
     ]
     latency = (scores.latency_p50_ms, scores.latency_p95_ms)
     failed = [f"{r.id}#{r.turn}" for r in scores.results if not r.passed]

@@ -21,7 +21,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.answering.composition import Span, question_kind, select_span
+from bot.answering.composition import MAX_REPLY_CHARS, Span, question_kind, select_span
 from bot.answering.generation import Generation, GenerationRequest, Generator
 from bot.answering.grounding import check, covers, is_verbatim
 from bot.answering.prompting import Prompts
@@ -257,6 +257,7 @@ class DialogueCore:
                 self.retriever.embed_texts,
                 located,
                 said if reading.follow_up else frozenset(),
+                MAX_REPLY_CHARS - len(self._render(f"answer_{question_kind(question)}", answer="")),
             )
         if located is not None and span.parts:
             decision = Answerability(Outcome.ANSWER, "continues the essay", 1.0)

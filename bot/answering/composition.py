@@ -115,14 +115,16 @@ def select_span(
     embed: Callable[[Sequence[str]], np.ndarray],
     after: tuple[Passage, int] | None = None,
     shown: frozenset[tuple[str, int]] = frozenset(),
+    room: int = MAX_REPLY_CHARS,
 ) -> Span:
     """The sentences that answer, fitted to the reply's length by their most relevant clauses.
     `after`: continue the essay from this sentence instead ("what happened next"). `shown`: the
-    sentences (passage id, index) a follow-up's conversation has already been answered with."""
+    sentences (passage id, index) a follow-up's conversation has already been answered with.
+    `room`: the characters the sentences may take (the reply's framing takes the rest)."""
     if after is not None:
         following = retriever.following(after[0], after[1], count=2)
         parts = [(p, i, retriever.sentence(p, i)) for p, i in following]
-        return Span(tuple(_fit(question, parts, embed)))
+        return Span(tuple(_fit(question, parts, embed, room)))
     found = _unshown_first(search.sentences, shown)
     anchor = _anchor(question, found)
     parts = [(anchor.passage, anchor.index, anchor.text)]
@@ -152,7 +154,7 @@ def select_span(
     _add_runner_up(found, anchor, parts)
     order = {p.id: p.start for p, _, _ in parts}
     parts.sort(key=lambda part: (order[part[0].id], part[1]))
-    return Span(tuple(_fit(question, parts, embed)))
+    return Span(tuple(_fit(question, parts, embed, room)))
 
 
 def _add_runner_up(
@@ -213,41 +215,44 @@ def _fit(
     question: str,
     parts: list[tuple[Passage, int, str]],
     embed: Callable[[Sequence[str]], np.ndarray],
+    room: int,
 ) -> list[tuple[Passage, int, str]]:
-    """Keeps the clauses closest to the question until the reply fits `MAX_REPLY_CHARS`; what
-    is left of a sentence is marked with an ellipsis where words were cut, so it stays verbatim."""
-    if sum(len(t) + 1 for _, _, t in parts) <= MAX_REPLY_CHARS:
+    """Keeps the run of consecutive clauses that fits `room` and is closest to the question in
+    sum; a sentence cut at either end is marked with an ellipsis, so what is left stays verbatim
+    and reads as one stretch of the essay rather than scattered pieces."""
+    if sum(len(t) + 1 for _, _, t in parts) <= room:
         return parts
     units = [(k, span) for k, (_, _, text) in enumerate(parts) for span in clauses(text)]
     texts = [parts[k][2][a:b].strip() for k, (a, b) in units]
     vectors = embed([question, *texts])
     relevance = vectors[1:] @ vectors[0]
-    chosen: set[int] = set()
-    used = 0
-    for u in np.argsort(-relevance):
-        cost = len(texts[u]) + 2
-        if used + cost <= MAX_REPLY_CHARS:
-            chosen.add(int(u))
-            used += cost
+    chosen = _best_window([len(t) + 2 for t in texts], relevance, room)
     fitted = []
     for k, (passage, index, sentence) in enumerate(parts):
         own = [u for u, (owner, _) in enumerate(units) if owner == k]
         kept = [u for u in own if u in chosen]
         if not kept:
             continue
-        runs: list[list[int]] = []
-        for u in kept:
-            if runs and u == runs[-1][-1] + 1:
-                runs[-1].append(u)
-            else:
-                runs.append([u])
-        pieces = [
-            sentence[units[run[0]][1][0] : units[run[-1]][1][1]].strip(" ,;:—") for run in runs
-        ]
-        text = " … ".join(pieces)
+        text = sentence[units[kept[0]][1][0] : units[kept[-1]][1][1]].strip(" ,;:—")
         if kept[0] != own[0]:
             text = f"…{text}"
         if kept[-1] != own[-1]:
             text = f"{text}…"
         fitted.append((passage, index, text))
     return fitted
+
+
+def _best_window(costs: list[int], relevance: np.ndarray, room: int) -> set[int]:
+    """The indices of the consecutive units within `room` whose relevance adds up to most."""
+    best: tuple[float, int, int] = (-1.0, 0, 0)
+    for start in range(len(costs)):
+        used = 0
+        total = 0.0
+        for end in range(start, len(costs)):
+            used += costs[end]
+            if used > room:
+                break
+            total += float(relevance[end])
+            if total > best[0]:
+                best = (total, start, end)
+    return set(range(best[1], best[2] + 1))
