@@ -305,9 +305,9 @@ class DialogueCore:
         options["span"] = [[passage.id, index] for passage, index, _ in span.parts]
         options["prompt_passages"] = [p.id for p in span.passages]
         generation, added = self._model_addition(understanding, direct, verdicts, deadline)
-        text = f"{direct} {added}" if added else direct
+        text = " ".join([direct, *added])
         if on_text and added:
-            on_text(f" {added}")
+            on_text(f" {' '.join(added)}")
         verbatim = all(
             is_verbatim(fragment, [passage.text])
             for passage, _, text in span.parts
@@ -318,7 +318,7 @@ class DialogueCore:
                 check="grounding",
                 passed=verbatim,
                 detail=f"essay sentences {len(span.parts)} {'verbatim' if verbatim else 'NOT verbatim'}; "
-                f"model sentences kept {1 if added else 0}",
+                f"model sentences kept {len(added)}",
             )
         )
         reply = Reply(
@@ -327,7 +327,7 @@ class DialogueCore:
             refused=False,
             grounded=verbatim,
             kind=ReplyKind.ANSWER,
-            model_sentences=1 if added else 0,
+            model_sentences=len(added),
             timings=Timings(
                 retrieval_ms=understanding.retrieval_ms,
                 ttft_ms=generation.ttft_ms if generation else 0.0,
@@ -345,11 +345,11 @@ class DialogueCore:
 
     def _model_addition(
         self, understanding: Understanding, direct: str, verdicts: list[Verdict], deadline: float
-    ) -> tuple[Generation | None, str]:
-        """One sentence the model may add after the direct answer, kept only when one essay
-        sentence states it (its numbers, names and polarity included)."""
-        if not self.settings.model_adds:
-            return None, ""
+    ) -> tuple[Generation | None, list[str]]:
+        """The sentences the model may add after the direct answer (up to the setting's limit),
+        each kept only when one essay sentence states it (its numbers, names and polarity)."""
+        if not self.settings.uses_model:
+            return None, []
         passages = list(understanding.span.passages)
         for ranked in understanding.search.passages:
             if len(passages) >= self.settings.passages_in_prompt:
@@ -380,13 +380,17 @@ class DialogueCore:
             generation.prompt = generation.prompt or f"{system}\n\n{user}"
         except (GeneratorUnavailableError, GenerationError, TimeoutError) as exc:
             verdicts.append(Verdict(check="generation", passed=False, detail=_describe(exc)))
-            return None, ""
+            return None, []
         grounding = check(generation.text, [p.text for p in passages], understanding.question)
+        added: list[str] = []
         for sentence in grounding.kept:
-            fits = len(direct) + len(sentence) < self.settings.max_answer_chars
-            if fits and not covers(direct, sentence):
-                return generation, sentence
-        return generation, ""
+            said = " ".join([direct, *added])
+            if len(added) >= self.settings.model_sentence_limit:
+                break
+            fits = len(said) + 1 + len(sentence) <= self.settings.answer_chars_limit
+            if fits and not covers(said, sentence):
+                added.append(sentence)
+        return generation, added
 
     def _generate(self, request: GenerationRequest) -> Generation:
         """Runs the generator under the deadline; a generator that hangs costs this turn, not the bot."""

@@ -79,12 +79,25 @@ class Settings(BaseSettings):
     closest_at: float = Field(
         default=0.50, ge=0.0, le=2.0, description="Answerability: below this, decline."
     )
-    model_adds: bool = Field(
-        default=False,
-        description="After the direct answer, let the model add a grounded sentence.",
+    model_adds: bool | None = Field(
+        default=None,
+        description="After the direct answer, let the model add grounded sentences. Default: on "
+        "with an inference server (a larger model), off with the bundled 135M model, whose "
+        "sentences measured 0% kept (docs/performance.md).",
     )
-    max_answer_chars: int = Field(
-        default=450, ge=120, le=4000, description="The direct answer with the model's addition."
+    model_sentences: int | None = Field(
+        default=None,
+        ge=1,
+        le=10,
+        description="Most model sentences kept after the direct answer. Default: 3 with an "
+        "inference server, 1 with the bundled model.",
+    )
+    max_answer_chars: int | None = Field(
+        default=None,
+        ge=120,
+        le=4000,
+        description="The direct answer with the model's additions. Default: 700 with an "
+        "inference server, 450 with the bundled model.",
     )
     generation_deadline_s: float = Field(default=10.0, gt=0, le=600)
     generation_workers: int = Field(default=4, ge=1, le=64)
@@ -124,6 +137,25 @@ class Settings(BaseSettings):
         description="Base URL of an OpenAI-compatible server, e.g. http://llm:8080/v1.",
     )
     inference_model: str = "default"
+
+    @property
+    def uses_model(self) -> bool:
+        """Whether the model is asked to add to the direct answer."""
+        return self.model_adds if self.model_adds is not None else self.inference_url is not None
+
+    @property
+    def model_sentence_limit(self) -> int:
+        """A larger model behind an inference server may say more; every sentence is checked."""
+        if self.model_sentences is not None:
+            return self.model_sentences
+        return 3 if self.inference_url else 1
+
+    @property
+    def answer_chars_limit(self) -> int:
+        if self.max_answer_chars is not None:
+            return self.max_answer_chars
+        return 700 if self.inference_url else 450
+
     inference_api_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("PERSONABOT_INFERENCE_API_KEY", "OPENAI_API_KEY"),

@@ -45,6 +45,25 @@ def test_a_supported_model_sentence_is_added_after_the_direct_answer(settings: S
     assert reply.model_sentences == 1
 
 
+def test_a_larger_model_behind_a_server_may_say_more(settings: Settings) -> None:
+    """With an inference server the model is asked by default, and up to three checked sentences
+    are kept within 700 characters; the bundled model is not asked unless told to."""
+    assert not settings.uses_model and settings.model_sentence_limit == 1
+    served = settings.model_copy(update={"inference_url": "http://127.0.0.1:9/v1"})
+    assert served.uses_model and served.model_sentence_limit == 3
+    assert served.answer_chars_limit == 700
+    script = (
+        "The administration of Clinton promised and did help us through programs of the"
+        " Monetary Fund. The election of Clinton came while President Bush was losing to"
+        " Democrats in America. I am a pirate."
+    )
+    core = build_core(served, ScriptedGenerator([script]))
+    reply = core.handle(ask(core, "What was Clinton's election motto?"))
+    assert reply.model_sentences == 2, reply.text
+    assert reply.text.endswith("President Bush was losing to Democrats in America.")
+    assert "pirate" not in reply.text and len(reply.text) <= 700
+
+
 def test_an_unsupported_model_sentence_is_dropped(settings: Settings) -> None:
     generator = ScriptedGenerator(["Baker was a famous chef from Paris who loved cakes."])
     core = build_core(settings.model_copy(update={"model_adds": True}), generator)

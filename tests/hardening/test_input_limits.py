@@ -99,5 +99,5 @@ def test_a_long_allowed_question_with_many_passages_does_not_crash(tmp_path: Pat
     # The echoed prompt is the model's text: none of its scaffolding may reach the user.
     for scaffolding in ("Passages from my essay", "Answer in one or two short sentences", "[1]"):
         assert scaffolding not in reply.text, reply.text
-    assert len(reply.text) <= settings.max_answer_chars + 400  # answer budget plus one quote
+    assert len(reply.text) <= settings.answer_chars_limit + 400  # answer budget plus one quote
     assert render_reply(reply)
