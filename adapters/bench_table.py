@@ -22,9 +22,16 @@ def render_bench(console: Console, report: BenchReport) -> None:
         f"model {report.model}; {report.tokens_per_reply} tokens per reply; "
         f"{report.repeats} cold run(s) of each question each way"
     )
+    unindexed = (
+        f"; without the essay's index {report.startup_unindexed_ms:.0f} ms, "
+        f"{report.startup_unindexed_rss_mb:.0f} MB"
+        if report.startup_unindexed_ms is not None and report.startup_unindexed_rss_mb is not None
+        else ""
+    )
     console.print(
         f"start-up (new process to a ready core) {report.startup_ms:.0f} ms, "
-        f"{report.startup_rss_mb:.0f} MB; peak RSS of this run {report.peak_rss_mb:.0f} MB"
+        f"{report.startup_rss_mb:.0f} MB{unindexed}; peak RSS of this run "
+        f"{report.peak_rss_mb:.0f} MB"
     )
     paths = Table(title="latency (ms)")
     for column in ("path", "p50", "p95", "max", "n"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -236,6 +237,8 @@ def index() -> None:
     settings = load_settings()
     knowledge = load_knowledge(settings.knowledge_dir)
     folder = settings.cache_dir / "vectors"
+    # Its warnings advise running this command, or say what the error below says in one line.
+    logging.getLogger("bot.understanding.vectors").setLevel(logging.ERROR)
     started = time.perf_counter()
     try:
         embedded = build_index(

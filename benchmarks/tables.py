@@ -67,8 +67,18 @@ def bench_summary(bench: Json) -> str:
         f"{total['n']} questions), first token {ttft['median']:.3f} ({ttft['min']:.3f} to "
         f"{ttft['max']:.3f}); {crowd['users']} users at once: {crowd['failed']} failed, the slowest "
         f"answered in {crowd['latency_ms']['max'] / 1000:.1f} s; start-up "
-        f"{bench['startup_ms'] / 1000:.1f} s, peak memory {bench['peak_rss_mb']:.0f} MB.\n"
+        f"{bench['startup_ms'] / 1000:.1f} s{_unindexed(bench, 's')}, peak memory "
+        f"{bench['peak_rss_mb']:.0f} MB.\n"
     )
+
+
+def _unindexed(bench: Json, unit: str) -> str:
+    """The start that has to build the essay's index (not measured by `--quick`)."""
+    ms, mb = bench.get("startup_unindexed_ms"), bench.get("startup_unindexed_rss_mb")
+    if ms is None or mb is None:
+        return ""
+    shown = f"{ms / 1000:.1f} s" if unit == "s" else f"{ms:.0f} ms"
+    return f" with the essay's index set-up builds ({shown} and {mb:.0f} MB when a start builds it)"
 
 
 def bench_latency(bench: Json) -> str:
@@ -100,7 +110,8 @@ def bench_latency(bench: Json) -> str:
     ]
     note = (
         f"\n{_machine(bench)}; model {bench['model']}; {bench['repeats']} cold runs of each "
-        f"question each way; start-up {bench['startup_ms']:.0f} ms ({bench['startup_rss_mb']:.0f} MB), "
+        f"question each way; start-up {bench['startup_ms']:.0f} ms ({bench['startup_rss_mb']:.0f} MB)"
+        f"{_unindexed(bench, 'ms')}, "
         f"peak RSS {bench['peak_rss_mb']:.0f} MB; answers with a model sentence: "
         f"{bench['answered_by_model']} of {bench['answers']}.\n"
     )

@@ -39,7 +39,7 @@ from bot.serving.inference import InferenceQueue
 from bot.settings import Settings
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Replies that went through retrieval and answerability (canned ones stop at the input check).
 _RETRIEVED = {ReplyKind.ANSWER, ReplyKind.NOT_DIRECT, ReplyKind.OUT_OF_SCOPE}
 # Progress callbacks get (phase, steps done, steps in the phase).
@@ -130,6 +130,8 @@ class BenchReport(BaseModel):
     quick: bool
     startup_ms: float
     startup_rss_mb: float
+    startup_unindexed_ms: float | None
+    startup_unindexed_rss_mb: float | None
     personabot_ttft_ms: Spread
     personabot_total_ms: Spread
     raw_ttft_ms: Spread
@@ -498,6 +500,8 @@ def _same_prompt_passages(first: Exchange, second: Exchange) -> bool:
     return bool(first.trace.prompt) and shown(first) == shown(second)
 
 
+# Peak memory from VmHWM, this process's own high-water mark: Linux carries the parent's peak
+# into ru_maxrss across the spawn, so it would report the bench's memory (the loaded model).
 _STARTUP_PROBE = """
 import json, resource, sys, time
 started = time.perf_counter()
@@ -505,20 +509,27 @@ from pathlib import Path
 from bot.factory import build_core
 from bot.settings import load_settings
 build_core(load_settings(data_dir=Path(sys.argv[1])))
-print(json.dumps({"ms": (time.perf_counter() - started) * 1000,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+ms = (time.perf_counter() - started) * 1000
+try:
+    with open("/proc/self/status") as status:
+        kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"ms": ms, "rss_mb": kb / 1024}))
 """
 
 
-def measure_startup(data_dir: Path) -> tuple[float, float]:
-    """A new interpreter builds the core from settings (imports, knowledge, index, model load):
-    (milliseconds from the first import to a core ready to answer, peak RSS in MB)."""
+def measure_startup(data_dir: Path, cache_dir: Path) -> tuple[float, float]:
+    """A new interpreter builds the core from settings (imports, knowledge, the essay's vectors
+    from `cache_dir` or computed into it, model load): (milliseconds from the first import to a
+    core ready to answer, peak RSS in MB)."""
     done = subprocess.run(
         [sys.executable, "-c", _STARTUP_PROBE, str(data_dir)],
         capture_output=True,
         text=True,
         check=False,
         cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "PERSONABOT_CACHE_DIR": str(cache_dir)},
         timeout=300,
     )
     try:
@@ -537,8 +548,9 @@ def run(
     quick: bool = False,
     progress: Progress = lambda *_: None,
 ) -> BenchReport:
-    """Every figure of the report. `quick` keeps the comparison, start-up and the first listed
-    concurrency level, and skips warm follow-ups and cost growth."""
+    """Every figure of the report. `quick` keeps the comparison, the start-up with the essay's
+    index and the first listed concurrency level, and skips the start-up without the index, warm
+    follow-ups and cost growth."""
     pairs = _load(BENCHMARKS / "questions.jsonl")[:questions]
     refusals = [row["question"] for row in _load(BENCHMARKS / "out_of_scope.jsonl")]
     asked = [pair["question"] for pair in pairs]
@@ -550,9 +562,15 @@ def run(
         bench = Bench(settings, tokens, Path(scratch))
         progress("loading the model", 1, 1)
         try:
-            progress("start-up: a new process builds the core", 0, 1)
-            startup_ms, startup_rss = measure_startup(Path(scratch))
-            progress("start-up: a new process builds the core", 1, 1)
+            # With the essay's index (every start after set-up's `personabot index`; the bench's
+            # own core has just made sure the cache holds it), then with an empty cache (a start
+            # that must build the index: set-up skipped, or the cache folder cleared).
+            starting = "start-up: new processes build the core, with and without the index"
+            progress(starting, 0, 2)
+            startup_ms, startup_rss = measure_startup(Path(scratch), bench.settings.cache_dir)
+            progress(starting, 1, 2)
+            unindexed = None if quick else measure_startup(Path(scratch), Path(scratch) / "cache")
+            progress(starting, 2, 2)
             rows, runs, raws, excluded = bench.compare(asked, repeats, progress)
             warm = None if quick else bench.warm(pairs, progress)
             progress("logging and refusal paths", 0, 1)
@@ -588,6 +606,8 @@ def run(
         quick=quick,
         startup_ms=startup_ms,
         startup_rss_mb=startup_rss,
+        startup_unindexed_ms=unindexed[0] if unindexed else None,
+        startup_unindexed_rss_mb=unindexed[1] if unindexed else None,
         personabot_ttft_ms=Spread.of([r.ttft_ms for r in paired]),
         personabot_total_ms=Spread.of([r.total_ms for r in paired]),
         raw_ttft_ms=Spread.of([t for t, _ in raws]),

@@ -133,24 +133,23 @@ class MiniLMEncoder:
         self._embedding_norm = (t["embeddings.LayerNorm.weight"], t["embeddings.LayerNorm.bias"])
         self._layers = []
         index = 0
-        # Dense weights are (out, in): multiplying by their transposed views needs no copy.
         while f"encoder.layer.{index}.attention.self.query.weight" in t:
             p = f"encoder.layer.{index}."
             qkv = [t[f"{p}attention.self.{n}.weight"] for n in ("query", "key", "value")]
             bias = [t[f"{p}attention.self.{n}.bias"] for n in ("query", "key", "value")]
             self._layers.append(
                 _Layer(
-                    qkv=np.concatenate(qkv, axis=0).T,
+                    qkv=np.concatenate(qkv, axis=0).T.copy(),
                     qkv_bias=np.concatenate(bias),
-                    attention_out=t[f"{p}attention.output.dense.weight"].T,
+                    attention_out=_transpose_in_place(t[f"{p}attention.output.dense.weight"]),
                     attention_out_bias=t[f"{p}attention.output.dense.bias"],
                     attention_norm=(
                         t[f"{p}attention.output.LayerNorm.weight"],
                         t[f"{p}attention.output.LayerNorm.bias"],
                     ),
-                    up=t[f"{p}intermediate.dense.weight"].T,
+                    up=_transpose_in_place(t[f"{p}intermediate.dense.weight"]),
                     up_bias=t[f"{p}intermediate.dense.bias"],
-                    down=t[f"{p}output.dense.weight"].T,
+                    down=_transpose_in_place(t[f"{p}output.dense.weight"]),
                     down_bias=t[f"{p}output.dense.bias"],
                     output_norm=(t[f"{p}output.LayerNorm.weight"], t[f"{p}output.LayerNorm.bias"]),
                 )
@@ -237,8 +236,18 @@ def _read_hashed(bundle: zipfile.ZipFile, name: str) -> tuple[bytearray, str]:
     return buffer, digest.hexdigest()
 
 
-def _tensors(blob: bytes | bytearray) -> dict[str, np.ndarray]:
-    """A safetensors file's tensors as read-only views into `blob`: no copy of the weights."""
+def _transpose_in_place(weight: np.ndarray) -> np.ndarray:
+    """A dense layer's (out, in) matrix rewritten as (in, out) over its own memory: numpy multiplies
+    a row-major matrix up to three times faster than a transposed view, and a copy would hold
+    every layer's weights twice."""
+    transposed = np.ascontiguousarray(weight.T)
+    flat = weight.reshape(-1)
+    flat[:] = transposed.reshape(-1)
+    return flat.reshape(transposed.shape)
+
+
+def _tensors(blob: bytearray) -> dict[str, np.ndarray]:
+    """A safetensors file's tensors as views into `blob`: no copy of the weights."""
     size = int.from_bytes(blob[:8], "little")
     header = json.loads(blob[8 : 8 + size])
     tensors = {}

@@ -55,6 +55,13 @@ def cached_vectors(texts: Sequence[str], encoder: Encoder, cache_dir: Path | Non
             return _IN_PROCESS[key]
     except (OSError, ValueError):
         pass
+    # Seconds of silence at start-up otherwise: say what is happening and how to avoid it.
+    logger.warning(
+        "the essay's index is not in %s yet: embedding %d texts once (`personabot index` does it "
+        "ahead of time)",
+        cache_dir,
+        len(texts),
+    )
     vectors = _IN_PROCESS[key] = _embed_once_each(texts, encoder)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
