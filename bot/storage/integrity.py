@@ -7,7 +7,8 @@ Nothing is exempt: redacted and erased rows were re-sealed by the code that chan
 
 Limits, said plainly in docs/moderation-log.md: deleting the *last* rows of a chain together
 with rewinding its head row is not detectable from inside the database, and a deleted flag,
-note, vote or ban is not detected (each is created under an audit entry, which is chained).
+note, vote, vote review or ban is not detected (each is created under an audit entry, which is
+chained).
 """
 
 from __future__ import annotations

@@ -64,6 +64,12 @@ def test_assigning_a_flag_to_a_moderator_of_its_tenant(
     )
     queue = client.get("/queue").text
     assert '<span class="badge claim" title="assigned to root by alice">→ root</span>' in queue
+    audit = client.get("/audit").text
+    x = seeded.a_general[0]
+    assert (
+        f'>assign</span></td>\n    <td>{TENANT_A}</td>\n    <td><a href="/exchanges/{x}#x-{x}">'
+        in (audit)
+    )
 
     csrf_bob = sign_in(client, "bob")
     assert (
