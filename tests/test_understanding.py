@@ -47,6 +47,7 @@ DECLINED = [
     "who did yeltsin defeat in the 1996 election?",
     "What is the capital of Poland?",
     "what is the currency of russia?",
+    "how tall was yeltsin?",
 ]
 
 

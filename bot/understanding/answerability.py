@@ -39,7 +39,7 @@ _ASKS_VIEW = re.compile(
     re.IGNORECASE,
 )
 _ASKS_QUANTITY = re.compile(
-    r"\b(how (many|much|long|old|often|far)|by how much|what (percentage|share|number|proportion))\b",
+    r"\b(how (many|much|long|old|often|far|tall|big|large|high|heavy|wide|deep)|by how much|what (percentage|share|number|proportion))\b",
     re.IGNORECASE,
 )
 _ASKS_TIME = re.compile(
@@ -47,7 +47,7 @@ _ASKS_TIME = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(
-    r"\b(?!(?:1[89]|20)\d\d\b)(\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty"
+    r"\b(?!(?:1[89]|20)\d\d\b)(\d[\d,.]*|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty"
     r"|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|dozen|half"
     r"|percent|once|twice|decades?|years?)\b|%",
     re.IGNORECASE,
