@@ -36,7 +36,7 @@ _CARRIES_ON = re.compile(
 )
 # (A question that opens with "and what..." is a follow-up, not a second part.)
 _MULTI_PART = re.compile(
-    r"(?<=\w)(,|\s+and|\s+or)\s+(what|who|whose|how|why|when|where|was|did|is)\b", re.I
+    r"(?<=\w)(,?\s+and|,?\s+or|,)\s+(what|who|whose|how|why|when|where|was|did|is)\b", re.I
 )
 # Sentences in which the author voices his own view, preferred when that is what was asked.
 _VOICES_STANCE = re.compile(
