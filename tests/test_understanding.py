@@ -156,3 +156,10 @@ def test_a_follow_up_is_answered_with_something_it_was_not_told(core: DialogueCo
         IncomingMessage(text="and what was going on with bush himself at home?", channel="b")
     )
     assert not again.refused and "totally convinced" not in again.text
+
+
+def test_a_follow_up_that_names_nothing_is_read_with_what_it_refers_to(core: DialogueCore) -> None:
+    asked = "what did yeltsin say about the founding act on the radio?"
+    core.handle(IncomingMessage(text=asked, channel="radio"))
+    reply = core.handle(IncomingMessage(text="was that accurate?", channel="radio"))
+    assert not reply.refused and "inaccurately" in reply.text

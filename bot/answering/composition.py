@@ -58,7 +58,7 @@ _STRONG_BEFORE = 0.9
 _STRONG_AFTER = 0.85
 _SHORT_WITH_NEXT = 250
 # A follow-up's answer may start from a sentence the conversation has not shown yet this close.
-_FRESH_MARGIN = 0.15
+_FRESH_MARGIN = 0.05
 MAX_REPLY_CHARS = 400
 
 

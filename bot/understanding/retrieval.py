@@ -25,6 +25,8 @@ from bot.understanding.vectors import cached_vectors
 
 # How much earlier user turns weigh against the current question when a follow-up is retrieved.
 _HISTORY_WEIGHT = 0.35
+# ...and all of it when the question names at most this many words of its own ("was that true?").
+_BARE_TERMS = 1
 
 
 @dataclass(frozen=True)
@@ -221,18 +223,20 @@ class HybridRetriever:
         """`history`: what a follow-up refers back to, which steers it a little. `shown`: the
         sentences the conversation's last answer was made of (passage id, index): a follow-up
         rarely asks for them again, and its answer often comes just after them."""
+        query_terms = self.lexical.terms_of(question)
+        # "why then?" names nothing of its own: what it refers back to carries it.
+        weight = _HISTORY_WEIGHT if len(query_terms) > _BARE_TERMS else 1.0
         query = self.embed(question)
         for earlier in history[-1:]:
-            query = query + _HISTORY_WEIGHT * self.embed(earlier)
+            query = query + weight * self.embed(earlier)
         query /= max(float(np.linalg.norm(query)), 1e-9)
         dense_sentence = np.maximum(
             self._sentence_vectors @ query, self._context_vectors @ query - _CONTEXT_DISCOUNT
         )
         dense_passage = self._passage_vectors @ query
-        query_terms = self.lexical.terms_of(question)
         bm25 = self.lexical.scores(query_terms)
         for earlier in history[-1:]:
-            bm25 = bm25 + _HISTORY_WEIGHT * self.lexical.scores(self.lexical.terms_of(earlier))
+            bm25 = bm25 + weight * self.lexical.scores(self.lexical.terms_of(earlier))
         bm25_share = bm25 / bm25.max() if bm25.max() > 0 else bm25
         wanted = set(query_terms)
         total = sum(self.lexical.idf(t) for t in wanted) or 1.0
