@@ -29,6 +29,7 @@ ANSWERED = [
     "when was grachev replaced?",
     "who was the president of czechoslovakia?",
     "what was the point of the pfp?",
+    "who's talbott lol",
 ]
 DECLINED = [
     "Who won the last football world cup?",
@@ -61,6 +62,7 @@ def test_answers_what_the_essay_speaks_to(core: DialogueCore, question: str) -> 
     reply = core.handle(IncomingMessage(text=question))
     assert not reply.refused and reply.kind is ReplyKind.ANSWER
     assert reply.grounded and len(reply.text) <= 450
+    assert not reply.text.rstrip("\"'” ").endswith(":"), "the reply must not hang"
 
 
 @pytest.mark.parametrize("question", DECLINED)

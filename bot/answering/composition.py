@@ -141,7 +141,10 @@ def select_span(
         strong = _score_of(found, located) >= _STRONG_AFTER * anchor.score
         asks = anchor.text.rstrip("\"'” ").endswith(("?", ":"))
         short = sum(len(t) + 1 for _, _, t in parts) + len(follower) <= _SHORT_WITH_NEXT
-        if _CARRIES_ON.match(follower) or asks or (strong and short):
+        # A follower that only announces what comes next ("This is how he describes it:")
+        # would leave the reply hanging.
+        announces = follower.rstrip("\"'” ").endswith(":")
+        if (_CARRIES_ON.match(follower) or asks or (strong and short)) and not announces:
             parts.append((located[0], located[1], follower))
     if _MULTI_PART.search(question) and len(found) > 1:
         second = found[1] if found[0] is anchor else found[0]
