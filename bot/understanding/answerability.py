@@ -2,7 +2,8 @@
 
 Three outcomes, decided before any model call:
 - answer: a sentence of the essay matches the question's meaning closely enough, and it holds the
-  kind of thing asked for (a number for "how many", a time for "when");
+  kind of thing asked for (a number for "how many", a time for "when", a succession for "who took
+  over from", a win or loss for "who won", the attribute in "what is the capital of");
 - not directly: the essay speaks near the question but not to it — the reply says so and cites the
   closest passage (a refusal in the log);
 - decline: the essay is about something else.
@@ -39,7 +40,8 @@ _ASKS_VIEW = re.compile(
     re.IGNORECASE,
 )
 _ASKS_QUANTITY = re.compile(
-    r"\b(how (many|much|long|old|often|far|tall|big|large|high|heavy|wide|deep)|by how much|what (percentage|share|number|proportion))\b",
+    r"\b(how (many|much|long|old|often|far|tall|big|large|high|heavy|wide|deep)|by how much"
+    r"|what (percentage|share|number|proportion))\b",
     re.IGNORECASE,
 )
 _ASKS_TIME = re.compile(
