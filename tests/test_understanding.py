@@ -30,6 +30,8 @@ ANSWERED = [
     "who was the president of czechoslovakia?",
     "what was the point of the pfp?",
     "who's talbott lol",
+    "what does pfp stand for?",
+    "when did yeltsin approve the change?",
 ]
 DECLINED = [
     "Who won the last football world cup?",
@@ -49,6 +51,10 @@ DECLINED = [
     "What is the capital of Poland?",
     "what is the currency of russia?",
     "how tall was yeltsin?",
+    "when was nato founded?",
+    "what does nato stand for?",
+    "where was yeltsin born?",
+    "who was the first secretary general of nato?",
 ]
 
 
@@ -141,6 +147,13 @@ def test_a_new_short_question_is_not_hijacked_by_the_last_topic(core: DialogueCo
         ("What is the capital of Poland?", "Poland wanted to join NATO.", "its capital"),
         ("Who was the president of Poland?", "Wałęsa, the President of Poland.", None),
         ("What was the name of the plan?", "The plan was called the PfP.", None),
+        ("What was the reaction of Yeltsin?", "Yeltsin was enraged.", None),
+        ("When was NATO founded?", "When nations founded NATO, they pivoted.", "a time"),
+        ("When did he sign?", "He signed the next morning.", None),
+        ("Where was he born?", "He was a straightforward man.", "a place"),
+        ("Where did they live?", "They lived in London.", None),
+        ("What does NATO stand for?", "NATO remains the main power.", "what it stands for"),
+        ("What does PfP stand for?", "the Partnership for Peace (PfP).", None),
     ],
 )
 def test_an_answer_holds_the_kind_of_thing_asked_for(

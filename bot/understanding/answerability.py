@@ -54,10 +54,14 @@ _NUMBER = re.compile(
     r"|percent|once|twice|decades?|years?)\b|%",
     re.IGNORECASE,
 )
+# A time an answer can give: a year, a month, a season, or a time said relative to another
+# ("the next morning", "two years later"); a bare "when" or "then" names none.
 _TIME = re.compile(
     r"\b(1[89]\d\d|20\d\d|January|February|March|April|May|June|July|August|September|October"
-    r"|November|December|spring|summer|autumn|fall|winter|early|late|later|then|after|before"
-    r"|until|since|when)\b",
+    r"|November|December|spring|summer|autumn|winter"
+    r"|(the )?(next|following|previous|same) (day|morning|evening|night|week|month|year)"
+    r"|(days?|weeks?|months?|years?|decades?) (later|earlier|before|after|ago)"
+    r"|at (dawn|night|midnight)|that (day|night|morning|year))\b",
     re.IGNORECASE,
 )
 # Who came after whom: the answer must say so of a person the question names.
@@ -77,16 +81,24 @@ _ASKS_OUTCOME = re.compile(
 _OUTCOME = re.compile(
     r"\b(beat|beaten|defeat\w*|won|wins?|winning|victor\w*|lost|los(e|ing))\b", re.I
 )
-# "What is the capital of Poland?": the answer must speak of that attribute, not only of Poland.
-# Nouns that only frame a question ("the name of", "the point of") are no attribute.
+# "What is the capital of Poland?": a question for an attribute of the kind reference books
+# give must be answered by a text that speaks of that attribute, not only of Poland. (Abstract
+# nouns, "the reaction of", "the point of", are left alone: an answer paraphrases them.)
 _ASKS_ATTRIBUTE = re.compile(
-    r"\b(?:what|who|which)(?:'s|\s+is|\s+was|\s+are|\s+were)\s+the\s+([a-z]+)\s+of\b", re.I
+    r"\b(?:what|who|which)(?:'s|\s+is|\s+was|\s+are|\s+were)\s+the\s+((?:[a-z]+\s+){0,2}[a-z]+)"
+    r"\s+of\b",
+    re.I,
 )
-_FRAMING_NOUNS = frozenset(
-    "name kind type sort point purpose idea reason result outcome role nature gist essence goal"
-    " aim content substance significance impact effect consequence cause source basis story"
-    " state fate title meaning message lesson upshot".split()
+_REFERENCE_ATTRIBUTES = frozenset(
+    "capital population currency language languages religion area size age height birthplace"
+    " founder president leader head king queen chancellor mayor governor anthem flag"
+    " secretary general minister".split()
 )
+# "Where ...?" asks for a place: a name after "in", "at", "from"...
+_ASKS_PLACE = re.compile(r"^\s*where\b|[,;]\s*where\b|\band where\b", re.IGNORECASE)
+_PLACE = re.compile(r"\b(in|at|from|to|near|outside|across)\s+(the\s+)?[A-Z][a-z]+")
+# "What does NATO stand for?" asks for a long form the essay gives only in "... (PfP)".
+_ASKS_LONG_FORM = re.compile(r"\bwhat (?:does|did|do) ([A-Za-z]{2,8}) stand for\b", re.I)
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 _MONTH = re.compile(
     r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b"
@@ -110,6 +122,7 @@ _ANSWER_KINDS = (
     _AnswerKind("a time", _ASKS_TIME, _TIME),
     _AnswerKind("a successor", _ASKS_SUCCESSOR, _SUCCESSION, of_named=True),
     _AnswerKind("who won", _ASKS_OUTCOME, _OUTCOME),
+    _AnswerKind("a place", _ASKS_PLACE, _PLACE),
 )
 
 
@@ -125,9 +138,13 @@ def missing_answer(question: str, said: str) -> str | None:
         if kind.of_named and named and not any(name in said for name in named):
             return kind.label
     attribute = _ASKS_ATTRIBUTE.search(asked)
-    noun = attribute.group(1).lower() if attribute else ""
-    if noun and noun not in _FRAMING_NOUNS and not set(terms(noun)) <= set(terms(said)):
-        return f"its {noun}"
+    phrase = attribute.group(1).lower() if attribute else ""
+    looked_up = bool(phrase) and phrase.split()[-1] in _REFERENCE_ATTRIBUTES
+    if looked_up and not set(terms(phrase)) <= set(terms(said)):
+        return f"its {phrase}"
+    acronym = _ASKS_LONG_FORM.search(asked)
+    if acronym and not re.search(rf"\({re.escape(acronym.group(1))}\)", said, re.IGNORECASE):
+        return "what it stands for"
     return None
 
 
