@@ -48,6 +48,9 @@ class ExchangeRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("tenant", "seq"),
         Index("ix_exchanges_tenant_created", "tenant", "created"),
+        Index("ix_exchanges_tenant_top_score", "tenant", "top_score"),
+        # Lets a moderator's counts (open flags, votes) read ids from the index alone.
+        Index("ix_exchanges_tenant_id", "tenant", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=64)

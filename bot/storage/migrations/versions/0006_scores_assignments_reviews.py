@@ -1,4 +1,5 @@
-"""Each exchange's best retrieval score (to sort by), who assigned a flag, reviewed down votes.
+"""Each exchange's best retrieval score (to sort by), who assigned a flag, reviewed down votes;
+indexes for sorting by score and for the queue's counts.
 
 `exchanges.top_score` is filled in for older rows from the passages they already store; rows
 that retrieved nothing (greetings, rate limits...) keep NULL, which listings sort last.
@@ -35,6 +36,9 @@ def _best(retrieved: Any) -> float | None:
 def upgrade() -> None:
     with op.batch_alter_table("exchanges") as batch:
         batch.add_column(sa.Column("top_score", sa.Float(), nullable=True))
+        batch.create_index("ix_exchanges_tenant_top_score", ["tenant", "top_score"])
+        # The queue's counts (open flags, votes not reviewed) on every page read ids from it.
+        batch.create_index("ix_exchanges_tenant_id", ["tenant", "id"])
     with op.batch_alter_table("flags") as batch:
         batch.add_column(sa.Column("assigned_by", sa.String(256), nullable=True))
     op.create_table(
@@ -90,4 +94,6 @@ def downgrade() -> None:
     with op.batch_alter_table("flags") as batch:
         batch.drop_column("assigned_by")
     with op.batch_alter_table("exchanges") as batch:
+        batch.drop_index("ix_exchanges_tenant_id")
+        batch.drop_index("ix_exchanges_tenant_top_score")
         batch.drop_column("top_score")
