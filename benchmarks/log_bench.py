@@ -86,13 +86,15 @@ def seed(log: SqlConversationLog, total: int, tenants: list[str]) -> None:
         for index in range(total):
             tenant = tenants[index % len(tenants)]
             item = sample(index, tenant)
+            score = 3.2 - (index % 97) / 100
             seq, prev = heads[tenant][0] + 1, heads[tenant][1]
             row = ExchangeRow(
                 id=uuid.uuid4().hex, conversation_id=conversation, tenant=tenant, seq=seq,
                 platform="discord", channel=item.message.channel, thread="",
                 user_id=item.message.user_id, user_name="someone", input_text=item.message.text,
                 reply_text=item.reply.text, refused=item.reply.refused, grounded=item.reply.grounded,
-                moderation=[], citations=[], retrieved=[{"passage_id": "p-1", "score": 3.2}],
+                moderation=[], citations=[], retrieved=[{"passage_id": "p-1", "score": score}],
+                top_score=score,
                 prompt_version="v1", model_id="bench", options={}, prompt=item.trace.prompt,
                 retrieval_ms=1.0, ttft_ms=1.0, generation_ms=1.0, total_ms=1.0, prompt_tokens=1,
                 completion_tokens=1, created=start + timedelta(seconds=index * 20), stored_at=start,
@@ -126,6 +128,13 @@ def bench(name: str, url: str, spool: Path, rows: int) -> None:
     print(f"{name}: seeded {rows} exchanges in {time.perf_counter() - started:.1f} s")
     total = log.list_exchanges().total
     scoped = log.scoped(["guild-a"])
+    # 200 replies of one tenant voted down, half of them reviewed, 20 flagged: the queue.
+    for number, item in enumerate(scoped.list_exchanges(ExchangeFilter(limit=200)).items):
+        log.vote(item.id, f"discord:v{number}", -1)
+        if number % 2:
+            log.review_votes(item.id, "bench", "fine")
+        if number % 10 == 0:
+            log.flag(item.id, "discord:reporter", "rude")
     for label, action in [
         ("list (first page of 50)", log.list_exchanges),
         ("list --offset 5000", lambda: log.list_exchanges(ExchangeFilter(offset=5000))),
@@ -133,6 +142,12 @@ def bench(name: str, url: str, spool: Path, rows: int) -> None:
         ("list --search (scoped moderator)", lambda: scoped.list_exchanges(ExchangeFilter(search="question 99"))),
         ("list --user --since 7d", lambda: log.list_exchanges(
             ExchangeFilter(user="u42", since=datetime.now(UTC) - timedelta(days=7)))),
+        ("list --sort score (scoped moderator)", lambda: scoped.list_exchanges(
+            ExchangeFilter(order="score"))),
+        ("queue count: open flags", lambda: scoped.list_exchanges(
+            ExchangeFilter(flagged=True, limit=1))),
+        ("queue count: voted down, not reviewed", lambda: scoped.list_exchanges(
+            ExchangeFilter(voted="down", reviewed=False, flagged=False, limit=1))),
     ]:  # fmt: skip
         print(f"{name}: {label} over {total} rows: {percentiles(timed(action, 30))}")
     started = time.perf_counter()
