@@ -590,12 +590,19 @@ def queue(request: Request, m: Signed) -> Response:
     for open_flag in m.view.flags("open", limit=5000):
         if open_flag.assignee:
             claims.setdefault(open_flag.exchange_id, []).append(open_flag)
+    mine = set(m.session.moderator.tenants)
+    assignees = [
+        a.name
+        for a in state(request).accounts.list()
+        if a.name != m.name and (a.admin or m.session.moderator.admin or mine & set(a.tenants))
+    ]
     return page(
         request,
         "queue.html",
         session=m.session,
         down=down,
         claims=claims,
+        assignees=assignees,
         sorts=SORTS,
         **context,
     )
@@ -948,8 +955,8 @@ async def bulk(request: Request, m: Checked) -> Response:
         raise InvalidInputError("Select at least one exchange (x selects, a selects the page).")
     if len(ids) > BULK_LIMIT:
         raise InvalidInputError(f"Select at most {BULK_LIMIT} exchanges at once.")
-    if action not in {"resolve", "flag", "claim", "review"}:
-        raise InvalidInputError("Choose an action: resolve, flag, claim or review.")
+    if action not in {"resolve", "flag", "claim", "assign", "review"}:
+        raise InvalidInputError("Choose an action: resolve, flag, claim, assign or review.")
     if action == "claim":
         claimed = 0
         for exchange_id in dict.fromkeys(ids):
@@ -962,6 +969,11 @@ async def bulk(request: Request, m: Checked) -> Response:
         raise InvalidInputError(
             "Give a reason (up to 2,000 characters): it goes in the audit trail."
         )
+    if action == "assign":
+        assignee = form.get("assignee")
+        if not isinstance(assignee, str) or not assignee:
+            raise InvalidInputError("Pick the moderator to assign the flags to.")
+        return with_notice(target, "assigned", _assign_all(m, ids, assignee, text))
     count = 0
     for exchange_id in dict.fromkeys(ids):
         if action == "review":
@@ -979,6 +991,22 @@ async def bulk(request: Request, m: Checked) -> Response:
                 count += 1
     done = {"flag": "flagged", "review": "reviewed"}.get(action, "resolved")
     return with_notice(target, done, count)
+
+
+def _assign_all(m: Moderating, ids: list[str], assignee: str, reason: str) -> int:
+    """Assigns every open flag of the exchanges to `assignee`, after checking that they moderate
+    each flag's tenant, so a refusal leaves nothing half done."""
+    flags = [
+        f for x in dict.fromkeys(ids) for f in m.view.get_exchange(x).flags if f.status == "open"
+    ]
+    for tenant in sorted({f.tenant for f in flags}):
+        if assignee not in m.view.moderators_for(tenant):
+            raise InvalidInputError(
+                f"{assignee!r} does not moderate tenant {tenant!r}: nothing was assigned."
+            )
+    for found in flags:
+        m.view.assign_flag(found.id, m.name, assignee, reason)
+    return len(flags)
 
 
 @router.post("/flags/{flag_id}/claim")

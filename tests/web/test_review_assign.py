@@ -152,3 +152,33 @@ def test_a_users_page_lists_their_votes_and_reports(
     assert quiet.status_code == 200
     assert "They have not asked the persona anything here." in quiet.text
     assert "<strong>1</strong> vote given" in quiet.text
+
+
+def test_bulk_assign_checks_every_tenant_before_assigning(
+    client: TestClient, sql_log: SqlConversationLog, seeded: Seeded
+) -> None:
+    csrf = sign_in(client, "root")
+    sql_log.open_flag(seeded.a_thread[0], "discord:u-zed", "odd")
+    sql_log.open_flag(seeded.b_policy[0], "slack:team-b:U-x", "odd")
+    queue = client.get("/queue").text
+    options = re.search(r'<select name="assignee"[^>]*>(.*?)</select>', queue)
+    assert options is not None and "<option>alice</option><option>bob</option>" in options.group(1)
+    form = {"csrf": csrf, "action": "assign", "text": "yours", "back": "/queue"}
+    mixed = [seeded.a_general[0], seeded.a_thread[0], seeded.b_policy[0]]
+    refused = client.post("/bulk", data={**form, "ids": mixed, "assignee": "alice"})
+    assert refused.status_code == 400
+    assert "&#39;alice&#39; does not moderate tenant &#39;team-b&#39;" in refused.text
+    assert all(f.assignee is None for x in mixed for f in sql_log.get_exchange(x).flags)
+    assert client.post("/bulk", data={**form, "ids": mixed[:2]}).status_code == 400  # no one
+
+    done = client.post("/bulk", data={**form, "ids": mixed[:2], "assignee": "alice"})
+    assert done.headers["location"] == "/queue?done=assigned&count=2"
+    assert "Assigned 2 open flags." in client.get(done.headers["location"]).text
+    flags = [f for x in mixed[:2] for f in sql_log.get_exchange(x).flags]
+    assert {(f.assignee, f.assigned_by) for f in flags} == {("alice", "root")}
+    assert [e.action for e in sql_log.audit(limit=2)] == ["assign", "assign"]
+
+    sign_in(client, "alice")
+    options = re.search(r'<select name="assignee"[^>]*>(.*?)</select>', client.get("/queue").text)
+    assert options is not None
+    assert re.findall(r"<option>([^<]+)</option>", options.group(1)) == ["root"]  # not bob
