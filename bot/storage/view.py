@@ -999,8 +999,8 @@ class LogView:
                 exchange_id.in_(flagged) if where.flagged else exchange_id.not_in(flagged)
             )
         if where.voted is not None:
-            value = 1 if where.voted == "up" else -1
-            conditions.append(exchange_id.in_(select(Vote.exchange_id).where(Vote.value == value)))
+            sign = 1 if where.voted == "up" else -1
+            conditions.append(exchange_id.in_(select(Vote.exchange_id).where(Vote.value == sign)))
         if where.reviewed is not None:
             conditions.append(_reviewed(where.reviewed))
         if where.search:
