@@ -4,6 +4,7 @@ embedded on every core with the same vectors as one text at a time."""
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 import bot.understanding.encoder as encoder_module
 from adapters import cli
+from bot.settings import PROJECT_ROOT
 from bot.understanding import vectors
 from bot.understanding.encoder import load_encoder
 from bot.understanding.vectors import (
@@ -134,3 +136,13 @@ def test_loading_the_encoder_holds_one_copy_of_its_weights() -> None:
         [sys.executable, "-c", _LOAD_PEAK], capture_output=True, text=True, check=True
     )
     assert float(done.stdout) < 87 + 40, done.stdout
+
+
+def test_the_image_builds_the_index_where_its_starts_look_for_it() -> None:
+    """The container's first start reads the index `docker build` wrote, as root, before `USER`."""
+    recipe = (PROJECT_ROOT / "Dockerfile").read_text().split("AS runtime", 1)[1]
+    cache = re.search(r"PERSONABOT_CACHE_DIR=(\S+)", recipe)
+    assert cache, "the runtime stage must choose the cache folder it builds the index in"
+    built = recipe.index("RUN personabot index")
+    assert recipe.index("PERSONABOT_CACHE_DIR=") < built < recipe.index("\nUSER ")
+    assert f"chown -R personabot:personabot {cache.group(1)}" in recipe[built:]
