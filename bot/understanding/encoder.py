@@ -238,8 +238,8 @@ def _read_hashed(bundle: zipfile.ZipFile, name: str) -> tuple[bytearray, str]:
 
 def _transpose_in_place(weight: np.ndarray) -> np.ndarray:
     """A dense layer's (out, in) matrix rewritten as (in, out) over its own memory: numpy multiplies
-    a row-major matrix up to three times faster than a transposed view, and a copy would hold
-    every layer's weights twice."""
+    a question by a row-major matrix 15-30 % faster than by a transposed view (measured here), and
+    a copy would hold every layer's weights twice."""
     transposed = np.ascontiguousarray(weight.T)
     flat = weight.reshape(-1)
     flat[:] = transposed.reshape(-1)
