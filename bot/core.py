@@ -442,7 +442,13 @@ class DialogueCore:
         """Hides the conversation so far from later turns (for everyone in it)."""
         key = message.conversation_key()
         had = bool(self.history(message))
-        self._forgotten[key] = _aware(message.received_at)
+        when = _aware(message.received_at)
+        self._forgotten[key] = when
+        if isinstance(self.log, TurnSource):
+            try:
+                self.log.forget_turns(key, when)
+            except Exception as exc:  # this process still forgets; others may not
+                logger.warning("could not record the forgetting in the log: %s", exc)
         return self.memory.forget(key) or had
 
     def last_citations(self, message: IncomingMessage) -> list[Citation]:

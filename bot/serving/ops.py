@@ -93,6 +93,13 @@ class CountingLog:
         self._metrics = metrics
         self._include_bodies = include_bodies
 
+    def __getattr__(self, name: str) -> Any:
+        """Everything but writing goes to the real log untouched: the conversation history, the
+        threads it knows, closing. (Without this, a runner's core lost its history from the log.)"""
+        if name.startswith("_") or self._inner is None:
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
     def record(self, exchange: Exchange) -> None:
         self._metrics.observe(exchange)
         logger.info("exchange", extra=exchange_fields(exchange, self._include_bodies))

@@ -7,10 +7,10 @@ worker or shard answers the next message. Erased rows are never read back.
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
 
 from bot.messages import Citation
@@ -35,6 +35,10 @@ class TurnHistory:
                 Conversation.channel == channel,
                 Conversation.thread == thread,
                 col(ExchangeRow.erased_at).is_(None),
+                or_(
+                    col(Conversation.forgotten_at).is_(None),
+                    col(ExchangeRow.created) > col(Conversation.forgotten_at),
+                ),
             )
             .order_by(col(ExchangeRow.created).desc(), col(ExchangeRow.seq).desc())
             .limit(limit)
@@ -42,6 +46,23 @@ class TurnHistory:
         with Session(self.engine) as session:
             rows = list(session.exec(statement))
         return [_turn(row) for row in reversed(rows)]
+
+    def forget_turns(self, key: ConversationKey, when: datetime) -> None:
+        """From now on the conversation's history starts after `when`, on every worker."""
+        platform, tenant, channel, thread = key
+        statement = select(Conversation).where(
+            Conversation.platform == platform,
+            Conversation.tenant == tenant,
+            Conversation.channel == channel,
+            Conversation.thread == thread,
+        )
+        with Session(self.engine) as session:
+            conversation = session.exec(statement).first()
+            if conversation is None:
+                return
+            conversation.forgotten_at = when.astimezone(UTC).replace(tzinfo=None)
+            session.add(conversation)
+            session.commit()
 
     def has_conversation(self, key: ConversationKey) -> bool:
         """True once the persona has answered in this conversation (a thread it should follow)."""

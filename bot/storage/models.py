@@ -35,6 +35,8 @@ class Conversation(SQLModel, table=True):
     channel: str = Field(max_length=256)
     thread: str = Field(default="", max_length=256)
     started: NaiveDatetime
+    # Turns up to this moment are no longer read back as the conversation's history (rev 0007).
+    forgotten_at: NaiveDatetime | None = None
 
 
 class ExchangeRow(SQLModel, table=True):

@@ -41,6 +41,8 @@ class TurnSource(Protocol):
 
     def recent_turns(self, key: ConversationKey, limit: int) -> list[Turn]: ...
 
+    def forget_turns(self, key: ConversationKey, when: datetime) -> None: ...
+
 
 def live_turns(
     turns: Sequence[Turn], now: datetime, idle: timedelta, forgotten: datetime | None = None

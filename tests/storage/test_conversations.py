@@ -11,6 +11,7 @@ import pytest
 from bot.core import DialogueCore
 from bot.factory import build_core
 from bot.messages import IncomingMessage
+from bot.serving.ops import CountingLog, Metrics
 from bot.settings import load_settings
 from bot.storage.log import SqlConversationLog
 from tests.fakes import ScriptedGenerator
@@ -91,5 +92,40 @@ def test_forget_hides_the_conversation_from_later_turns(tmp_path: Path) -> None:
         core.handle(in_thread(FIRST, "U-alice"))
         assert core.forget(in_thread("", "U-alice"))
         assert core.history(in_thread(FOLLOW_UP, "U-alice")) == []
+    finally:
+        log.close()
+
+
+def test_forgetting_holds_on_every_worker_and_after_a_restart(url: str, tmp_path: Path) -> None:
+    first_log, second_log = open_sql_log(url, tmp_path / "a"), open_sql_log(url, tmp_path / "b")
+    try:
+        one, two = worker(tmp_path, first_log, "one"), worker(tmp_path, second_log, "two")
+        one.handle(in_thread(FIRST, "U-alice"))
+        assert two.history(in_thread(FOLLOW_UP, "U-bob"))
+        assert one.forget(in_thread("", "U-alice"))
+        assert two.history(in_thread(FOLLOW_UP, "U-bob")) == []
+        later = worker(tmp_path, second_log, "restarted")
+        assert later.history(in_thread(FOLLOW_UP, "U-bob")) == []
+        later.handle(in_thread(FIRST, "U-bob"))
+        assert len(one.history(in_thread(FOLLOW_UP, "U-alice"))) == 1
+    finally:
+        first_log.close()
+        second_log.close()
+
+
+def test_a_runners_counting_log_still_reads_the_history_from_the_log(tmp_path: Path) -> None:
+    """The platform runners wrap the log to count exchanges; the wrapper must not cut the core
+    off from the conversation history the log holds."""
+    log = open_sql_log(sqlite_url(tmp_path), tmp_path)
+    try:
+        worker(tmp_path, log, "other").handle(in_thread(FIRST, "U-alice"))
+        counted = build_core(
+            load_settings(data_dir=tmp_path / "w"),
+            ScriptedGenerator(),
+            log=CountingLog(log, Metrics()),
+        )
+        assert ANSWER in counted.handle(in_thread(FOLLOW_UP, "U-bob")).text
+        assert counted.forget(in_thread("", "U-bob"))
+        assert worker(tmp_path, log, "restarted").history(in_thread(FOLLOW_UP, "U-carol")) == []
     finally:
         log.close()
