@@ -262,7 +262,9 @@ class DialogueCore:
         if located is not None and span.parts:
             decision = Answerability(Outcome.ANSWER, "continues the essay", 1.0)
         elif span.parts:
-            decision = self.judge.decide(question, search, span.text)
+            best = search.sentences[0]
+            about_last = last is not None and (best.passage.id, best.index) in last.span
+            decision = self.judge.decide(question, search, span.text, about_last)
         else:
             decision = Answerability(Outcome.DECLINE, "nothing retrieved", 0.0)
         retrieval_ms = (time.perf_counter() - started) * 1000

@@ -178,3 +178,9 @@ def test_a_follow_up_that_names_nothing_is_read_with_what_it_refers_to(core: Dia
     core.handle(IncomingMessage(text=asked, channel="radio"))
     reply = core.handle(IncomingMessage(text="was that accurate?", channel="radio"))
     assert not reply.refused and "inaccurately" in reply.text
+
+
+def test_a_short_follow_up_about_the_last_answer_is_answered_from_it(core: DialogueCore) -> None:
+    core.handle(IncomingMessage(text="what was the cold peace speech about?", channel="peace"))
+    reply = core.handle(IncomingMessage(text="who gave it?", channel="peace"))
+    assert not reply.refused and "Yeltsin" in reply.text

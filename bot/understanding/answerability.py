@@ -191,8 +191,12 @@ class AnswerabilityJudge:
                 found.append(name)
         return found
 
-    def decide(self, question: str, search: SearchResult, said: str) -> Answerability:
-        """`said`: the text the answer would be made of (the best match and its neighbours)."""
+    def decide(
+        self, question: str, search: SearchResult, said: str, about_last: bool = False
+    ) -> Answerability:
+        """`said`: the text the answer would be made of (the best match and its neighbours).
+        `about_last`: a follow-up whose best match is the answer it follows ("who gave it?"
+        after the Cold Peace): being short, it scores low, yet that answer holds what it asks."""
         if not search.sentences:
             return Answerability(Outcome.DECLINE, "nothing retrieved", 0.0)
         best = search.sentences[0]
@@ -212,6 +216,6 @@ class AnswerabilityJudge:
         missing = missing_answer(question, said)
         if missing:
             return Answerability(Outcome.NOT_DIRECT, f"{detail}; asks for {missing}", score)
-        if score < self.answer_at:
+        if score < (self.closest_at if about_last else self.answer_at):
             return Answerability(Outcome.NOT_DIRECT, detail, score)
         return Answerability(Outcome.ANSWER, detail, score)
