@@ -155,12 +155,15 @@ class LlamaGenerator:
         options["temperature"] = request.temperature
         pieces: list[str] = []
         result = Generation(text="", prompt=prompt, prompt_tokens=prompt_tokens, options=options)
-        with self._lock:
+        # Waiting for the model ends at the deadline: the caller then answers without it.
+        waited = -1.0 if not_after is None else max(0.0, not_after - time.perf_counter())
+        if not self._lock.acquire(timeout=waited):
+            result.stopped_by_deadline = True
+            return result
+        try:
             started = time.perf_counter()
             if not_after is not None and started > not_after:
-                result.stopped_by_deadline = (
-                    True  # waited out its turn: the caller answers without it
-                )
+                result.stopped_by_deadline = True
                 return result
             stream = self._llm.create_completion(
                 prompt,
@@ -182,5 +185,7 @@ class LlamaGenerator:
                     result.stopped_by_deadline = True
                     break
             result.total_ms = (time.perf_counter() - started) * 1000
+        finally:
+            self._lock.release()
         result.text = "".join(pieces)
         return result

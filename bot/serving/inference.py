@@ -15,10 +15,18 @@ class QueueFullError(Exception):
     """More turns are waiting than the queue accepts; the adapter answers `canned("busy")`."""
 
 
-class InferenceQueue:
-    """One worker per model instance, so a slow generation delays only turns queued behind it."""
+# Turns answered at once. The model still takes one at a time (the in-process model's lock, or
+# as many as an inference server accepts); the others show their direct answer meanwhile.
+DEFAULT_WORKERS = 8
 
-    def __init__(self, core: DialogueCore, workers: int = 1, max_waiting: int = 64) -> None:
+
+class InferenceQueue:
+    """Worker threads for the synchronous core, so every turn's direct answer goes out at once
+    while a slow generation holds up only the model's part of the turns behind it."""
+
+    def __init__(
+        self, core: DialogueCore, workers: int = DEFAULT_WORKERS, max_waiting: int = 64
+    ) -> None:
         self.core = core
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
         self._slots = asyncio.BoundedSemaphore(max_waiting)
