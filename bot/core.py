@@ -400,7 +400,12 @@ class DialogueCore:
             contextvars.copy_context().run, self.generator.generate, request, None
         )
         try:
-            return future.result(timeout=(request.deadline_s or 0.0) + _DEADLINE_GRACE_S)
+            return future.result(timeout=request.deadline_s or 0.0)
+        except FutureTimeout:
+            if future.cancel():  # still waiting for a generation worker: no grace to give
+                raise TimeoutError(f"no model free within {request.deadline_s:.1f} s") from None
+        try:  # a generation that is running stops itself at the deadline, give it a moment
+            return future.result(timeout=_DEADLINE_GRACE_S)
         except FutureTimeout:
             raise TimeoutError(f"no reply within {request.deadline_s:.1f} s") from None
 

@@ -49,7 +49,7 @@ class DiscordSettings(BaseSettings):
         ge=16,
         description="Bound on remembered bot messages, reply chains and threads the bot answered in.",
     )
-    queue_workers: int = Field(default=8, ge=1, le=64)
+    queue_workers: int = Field(default=16, ge=1, le=64)
     queue_max_waiting: int = Field(default=64, ge=1)
     edit_interval_seconds: float = Field(
         default=1.0, ge=0.05, le=10, description="Least time between two edits of one message."

@@ -17,7 +17,7 @@ class QueueFullError(Exception):
 
 # Turns answered at once. The model still takes one at a time (the in-process model's lock, or
 # as many as an inference server accepts); the others show their direct answer meanwhile.
-DEFAULT_WORKERS = 8
+DEFAULT_WORKERS = 16
 
 
 class InferenceQueue:
