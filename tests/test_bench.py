@@ -90,9 +90,15 @@ def test_a_quick_bench_is_quick_and_reports_every_documented_key(tmp_path: Path)
     took = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    # 30 s on an idle machine (measured: 17 s); a shared machine's load stretches it in proportion.
+    # 30 s on an idle machine (measured: 17 s on one whose raw model reply took 1.8 s); a shared
+    # machine's load, and a CPU on which the model itself is slower, stretch it in proportion:
+    # what is bounded is the bench's own work around the model, not the model's speed.
     busy = max(1.0, report["load_average_1m"] / report["cores"])
-    assert took < 30 * busy, f"took {took:.1f} s at load {report['load_average_1m']}"
+    slower = max(1.0, report["raw_total_ms"]["p50"] / 1800)
+    assert took < 30 * busy * slower, (
+        f"took {took:.1f} s at load {report['load_average_1m']}, "
+        f"raw model reply {report['raw_total_ms']['p50']:.0f} ms"
+    )
     assert report["schema_version"] == 3 and report["quick"] is True
     for key in (
         "personabot_ttft_ms",
