@@ -153,3 +153,43 @@ def test_the_essays_vectors_are_cached_on_disk_by_content(tmp_path: Path) -> Non
     cached_vectors(["a", "b"], Counting(), tmp_path)
     cached_vectors(["a", "c"], Counting(), tmp_path)
     assert Counting.calls == 2 and first.shape == (2, 2)
+
+
+def test_questions_embedded_from_many_threads_at_once_all_get_their_vectors(
+    knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inference queue answers many turns at once; the cache of recent questions is shared
+    by them, and one thread trimming it must not take a vector another is about to read."""
+    import sys
+    import threading
+
+    from bot.understanding import retrieval
+
+    class Stub:
+        model_id = "stub-threads"
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            return np.ones((len(texts), 4), dtype=np.float32)
+
+    index = HybridRetriever(knowledge.passages[:2], Stub())
+    monkeypatch.setattr(retrieval, "_ASKED_KEPT", 2)
+    errors: list[BaseException] = []
+
+    def ask(worker: int) -> None:
+        try:
+            for n in range(300):
+                assert index.embed_texts([f"q{worker}-{n}", f"r{worker}-{n}"]).shape == (2, 4)
+        except BaseException as exc:
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=ask, args=(w,)) for w in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -197,6 +198,7 @@ class HybridRetriever:
             zip(clause_texts, vectors[len(texts) + 2 * count :], strict=True)
         )
         self._asked: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._asked_lock = threading.Lock()
 
     def embed(self, text: str) -> np.ndarray:
         vector: np.ndarray = self.embed_texts([text])[0]
@@ -205,13 +207,25 @@ class HybridRetriever:
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of the essay's clauses come from the cache; a question asked moments ago
         (retrieval, then fitting its answer) is embedded once."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._known and t not in self._asked]
+        # Many turns run at once (the inference queue's workers): the shared cache is read and
+        # trimmed under a lock, and each call keeps the vectors it needs in hand.
+        wanted = list(dict.fromkeys(texts))
+        held: dict[str, np.ndarray] = {}
+        with self._asked_lock:
+            for text in wanted:
+                vector = self._known.get(text)
+                vector = self._asked.get(text) if vector is None else vector
+                if vector is not None:
+                    held[text] = vector
+        missing = [t for t in wanted if t not in held]
         if missing:
-            for text, vector in zip(missing, self.encoder.embed(missing), strict=True):
-                self._asked[text] = np.asarray(vector, dtype=np.float32)
-            while len(self._asked) > _ASKED_KEPT:
-                self._asked.popitem(last=False)
-        return np.stack([self._known[t] if t in self._known else self._asked[t] for t in texts])
+            vectors = np.asarray(self.encoder.embed(missing), dtype=np.float32)
+            with self._asked_lock:
+                for text, vector in zip(missing, vectors, strict=True):
+                    held[text] = self._asked[text] = vector
+                while len(self._asked) > _ASKED_KEPT:
+                    self._asked.popitem(last=False)
+        return np.stack([held[t] for t in texts])
 
     def search(
         self,
