@@ -5,7 +5,7 @@
 2. understand  chat typing → the essay's spelling; the conversation (from the log) → what a
                follow-up refers to; hybrid retrieval; answerability (answer / not directly / decline)
 3. answer      the essay sentences that answer, framed by the kind of question, shown at once;
-               optionally one more sentence from the model
+               then what the model adds, if it is asked (off with the bundled model)
 4. check       every kept claim aligned to one essay sentence (numbers, names, polarity)
 5. log         the exchange with its passages, scores, prompt version and verdicts
 """
@@ -21,7 +21,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.answering.composition import MAX_REPLY_CHARS, Span, question_kind, select_span
+from bot.answering.composition import (
+    MAX_REPLY_CHARS,
+    QuestionKind,
+    Span,
+    question_kind,
+    select_span,
+)
 from bot.answering.generation import Generation, GenerationRequest, Generator
 from bot.answering.grounding import check, covers, is_verbatim
 from bot.answering.prompting import Prompts
@@ -87,6 +93,7 @@ class Understanding:
     """What a question asks, read in its conversation, and what the essay holds for it."""
 
     question: str
+    kind: QuestionKind
     reading: Reading
     search: SearchResult
     span: Span
@@ -238,6 +245,7 @@ class DialogueCore:
         question = normalize_typing(text, self.vocabulary) or text
         earlier = [turn.read_as or turn.question for turn in history]
         reading = read_turn(question, earlier)
+        kind = question_kind(question)
         last = history[-1] if history and reading.follow_up else None
         search = self.retriever.search(
             question,
@@ -257,7 +265,7 @@ class DialogueCore:
                 self.retriever.embed_texts,
                 located,
                 said if reading.follow_up else frozenset(),
-                MAX_REPLY_CHARS - len(self._render(f"answer_{question_kind(question)}", answer="")),
+                MAX_REPLY_CHARS - len(self._render(f"answer_{kind}", answer="")),
             )
         if located is not None and span.parts:
             decision = Answerability(Outcome.ANSWER, "continues the essay", 1.0)
@@ -268,7 +276,7 @@ class DialogueCore:
         else:
             decision = Answerability(Outcome.DECLINE, "nothing retrieved", 0.0)
         retrieval_ms = (time.perf_counter() - started) * 1000
-        return Understanding(question, reading, search, span, decision, retrieval_ms)
+        return Understanding(question, kind, reading, search, span, decision, retrieval_ms)
 
     def _locate(self, where: tuple[str, int]) -> tuple[Passage, int] | None:
         passage = self.knowledge.by_id.get(where[0])
@@ -301,7 +309,7 @@ class DialogueCore:
             reply.timings.retrieval_ms = understanding.retrieval_ms
             return _Draft(reply, self._trace(search), options=options)
 
-        direct = self._render(f"answer_{question_kind(understanding.question)}", answer=span.text)
+        direct = self._render(f"answer_{understanding.kind}", answer=span.text)
         if on_text:
             on_text(direct)
         options["span"] = [[passage.id, index] for passage, index, _ in span.parts]

@@ -117,7 +117,7 @@ def select_span(
     shown: frozenset[tuple[str, int]] = frozenset(),
     room: int = MAX_REPLY_CHARS,
 ) -> Span:
-    """The sentences that answer, fitted to the reply's length by their most relevant clauses.
+    """The sentences that answer, fitted to the reply's length (`_fit`).
     `after`: continue the essay from this sentence instead ("what happened next"). `shown`: the
     sentences (passage id, index) a follow-up's conversation has already been answered with.
     `room`: the characters the sentences may take (the reply's framing takes the rest)."""
