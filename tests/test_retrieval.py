@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.answering.composition import select_span
+from bot.answering.composition import asks_two_things, select_span
 from bot.errors import ModelLoadError
 from bot.knowledge import Knowledge
 from bot.settings import PROJECT_ROOT
@@ -90,6 +90,59 @@ def test_the_answer_takes_the_next_sentence_when_it_carries_on(
     span = select_span(question, retriever.search(question), retriever, retriever.encoder.embed)
     assert "Strobe Talbott" in span.text
     assert len(span.text) <= 400
+
+
+def _answer(retriever: HybridRetriever, question: str) -> str:
+    return select_span(
+        question, retriever.search(question), retriever, retriever.encoder.embed
+    ).text
+
+
+@pytest.mark.parametrize(
+    ("question", "two"),
+    [
+        ("when did grachev go, and who came after him?", True),
+        ("who did yeltsin beat in 96, and by how much?", True),
+        ("When was the act signed, what did it promise?", True),
+        ("has nato kept growing since 1999, or did it stop there?", False),
+        ("was it a republican thing, or did democrats back it too?", False),
+        ("after he saw how hot the issue was, what did yeltsin try to do?", False),
+        ("the american who came with christopher, what part did he play?", False),
+        ("and what did they do next?", False),
+    ],
+)
+def test_a_question_in_two_parts_is_told_from_one_offering_two_answers(
+    question: str, two: bool
+) -> None:
+    assert asks_two_things(question) is two
+
+
+def test_a_clause_leading_into_the_question_is_not_a_second_question(
+    retriever: HybridRetriever,
+) -> None:
+    text = _answer(
+        retriever, "after he realised how hot the issue was, what did yeltsin try to do?"
+    )
+    assert "genie back into the bottle" in text
+    assert "Pentagon" not in text  # what "That was good news" points back to: not asked
+
+
+def test_a_sentence_that_only_follows_on_is_left_out_of_a_long_answer(
+    retriever: HybridRetriever,
+) -> None:
+    text = _answer(retriever, "did you face real opponents in the murmansk election?")
+    assert "competitive election" in text
+    assert "my solution required" not in text
+
+
+def test_that_is_why_brings_the_reason_before_it(retriever: HybridRetriever) -> None:
+    text = _answer(retriever, "why are new democracies keen on joining nato?")
+    assert "peaceful cooperation and prosperity" in text
+
+
+def test_an_answer_does_not_open_with_and(retriever: HybridRetriever) -> None:
+    text = _answer(retriever, "what stood in the way of russia joining the great nations club?")
+    assert text.startswith("The inherited Russian hostility")
 
 
 def test_questions_about_the_authors_view_prefer_his_stated_view(

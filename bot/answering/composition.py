@@ -21,11 +21,14 @@ from bot.text import clauses
 from bot.understanding.answerability import missing_answer
 from bot.understanding.retrieval import Retriever, ScoredSentence, SearchResult
 
-# A sentence opening like this leans on the one before it for its subject.
+# A sentence opening like this leans on the one before it for its subject...
 _LEANS_BACK = re.compile(
-    r"^[\"“']?(He|She|It|They|This|That|These|Those|Such|His|Her|Their|Its"
-    r"|There|Both|Neither)\b"
+    r"^[\"“']?(He|She|They|His|Her|Their|Both|Neither|Hence|Therefore"
+    r"|(That|This)(\s+is|\s+was|'s|’s)\s+(why|how))\b"
 )
+# ...and one opening like this on the one before for what it points at, which the answer needs
+# only when the question is about that too ("That was good news for Yeltsin, who...").
+_POINTS_BACK = re.compile(r"^[\"“']?(It|Its|This|That|These|Those|Such|There)\b")
 # A sentence that sets itself against the one before ("In my mind, though, ...") needs it too.
 _CONTRASTS = re.compile(r",\s*(though|however|in turn|too|instead)\b")
 # ...and a sentence opening like this carries on what the previous one began.
@@ -34,9 +37,16 @@ _CARRIES_ON = re.compile(
     r"|Not only|No one|Nobody|Instead|Soon|Later|Eventually|Finally|In the meantime|Meanwhile"
     r"|At that time|At the same time|No|Yes)\b"
 )
+_OPENING_AND = re.compile(r"^And,?\s+(?=\w)")
+# A second question after the first: "..., and who...", "..., or what...", "..., when...".
 # (A question that opens with "and what..." is a follow-up, not a second part.)
 _MULTI_PART = re.compile(
-    r"(?<=\w)(,?\s+and|,?\s+or|,)\s+(what|who|whose|how|why|when|where|was|did|is)\b", re.I
+    r"(?<=\w)(?P<link>,?\s+and|,?\s+or|,)\s+(?:(?:by|to|for|with|from|since|in|of)\s+)?"
+    r"(?P<word>what|who|whose|how|why|when|where|was|did|is)\b",
+    re.I,
+)
+_ASKING_WORD = re.compile(
+    r"^\W*(what|who|whose|how|why|when|where|which|was|were|did|do|does|is|are|has|had|can)\b", re.I
 )
 # Sentences in which the author voices his own view, preferred when that is what was asked.
 _VOICES_STANCE = re.compile(
@@ -57,6 +67,11 @@ _SHORT_WITH_RUNNER_UP = 300
 _STRONG_BEFORE = 0.9
 _STRONG_AFTER = 0.85
 _SHORT_WITH_NEXT = 250
+# A sentence that points back, or carries on past this length, joins only when it matches at
+# this share of the best match's score: otherwise it is context the question did not ask for.
+_RELEVANT_BEFORE = 0.6
+_SHORT_WITH_CARRIED = 300
+_RELEVANT_CARRIED = 0.6
 # A follow-up's answer may start from a sentence the conversation has not shown yet this close.
 _FRESH_MARGIN = 0.05
 MAX_REPLY_CHARS = 400
@@ -129,24 +144,33 @@ def select_span(
     anchor = _anchor(question, found)
     parts = [(anchor.passage, anchor.index, anchor.text)]
     located = retriever.step(anchor.passage, anchor.index, -1)
+    before = _score_of(found, located) if located else 0.0
     if located and (
         _LEANS_BACK.match(anchor.text)
+        or (_POINTS_BACK.match(anchor.text) and before >= _RELEVANT_BEFORE * anchor.score)
         or _CONTRASTS.search(anchor.text[:40])
-        or _score_of(found, located) >= _STRONG_BEFORE * anchor.score
+        or before >= _STRONG_BEFORE * anchor.score
     ):
         parts.insert(0, (located[0], located[1], retriever.sentence(*located)))
     located = retriever.step(anchor.passage, anchor.index, +1)
     if located:
         follower = retriever.sentence(*located)
-        strong = _score_of(found, located) >= _STRONG_AFTER * anchor.score
+        score = _score_of(found, located)
+        strong = score >= _STRONG_AFTER * anchor.score
         asks = anchor.text.rstrip("\"'” ").endswith(("?", ":"))
-        short = sum(len(t) + 1 for _, _, t in parts) + len(follower) <= _SHORT_WITH_NEXT
+        together = sum(len(t) + 1 for _, _, t in parts) + len(follower)
+        short = together <= _SHORT_WITH_NEXT
+        carries_on = _CARRIES_ON.match(follower) and (
+            together <= _SHORT_WITH_CARRIED
+            or follower.startswith(('"', "“"))
+            or score >= _RELEVANT_CARRIED * anchor.score
+        )
         # A follower that only announces what comes next ("This is how he describes it:")
         # would leave the reply hanging.
         announces = follower.rstrip("\"'” ").endswith(":")
-        if (_CARRIES_ON.match(follower) or asks or (strong and short)) and not announces:
+        if (carries_on or asks or (strong and short)) and not announces:
             parts.append((located[0], located[1], follower))
-    if _MULTI_PART.search(question) and len(found) > 1:
+    if asks_two_things(question) and len(found) > 1:
         second = found[1] if found[0] is anchor else found[0]
         taken = {(p, i) for p, i, _ in parts}
         if (
@@ -157,7 +181,30 @@ def select_span(
     _add_runner_up(found, anchor, parts)
     order = {p.id: p.start for p, _, _ in parts}
     parts.sort(key=lambda part: (order[part[0].id], part[1]))
-    return Span(tuple(_fit(question, parts, embed, room)))
+    return Span(tuple(_opening(_fit(question, parts, embed, room))))
+
+
+def _opening(parts: list[tuple[Passage, int, str]]) -> list[tuple[Passage, int, str]]:
+    """A reply does not open with "And": that links to a sentence the reader was not shown."""
+    if not parts or not (joined := _OPENING_AND.match(parts[0][2])):
+        return parts
+    passage, index, text = parts[0]
+    rest = text[joined.end() :]
+    return [(passage, index, rest[:1].upper() + rest[1:]), *parts[1:]]
+
+
+def asks_two_things(question: str) -> bool:
+    """A question such as "when did he go, and who came after?" asks two things; "did it stop, or
+    is it still going?" offers two answers to one; in "once he saw it, what did he do?" the comma
+    only ends a clause."""
+    for link in _MULTI_PART.finditer(question):
+        joined_by = link["link"].strip(" ,").lower()
+        if joined_by == "or" and not link["word"].lower().startswith("wh"):
+            continue
+        if not joined_by and not _ASKING_WORD.match(question[: link.start()]):
+            continue
+        return True
+    return False
 
 
 def _add_runner_up(
