@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from bot.answering.composition import (
@@ -172,7 +172,7 @@ class DialogueCore:
         """
         started = time.perf_counter()
         if deadline is None:
-            deadline = time.monotonic() + self.settings.generation_deadline_s
+            deadline = time.monotonic() + self.settings.reply_deadline_s
         screened, verdicts = self._screen(message)
         if screened.intent in _CANNED:
             draft = self._canned(screened)
@@ -386,7 +386,7 @@ class DialogueCore:
         try:
             if (request.deadline_s or 0.0) < _MIN_GENERATION_S:
                 raise TimeoutError("waited past the deadline before the model was free")
-            generation = self._generate(request)
+            generation = self._generate(request, deadline)
             generation.prompt = generation.prompt or f"{system}\n\n{user}"
         except (GeneratorUnavailableError, GenerationError, TimeoutError) as exc:
             verdicts.append(Verdict(check="generation", passed=False, detail=_describe(exc)))
@@ -402,11 +402,17 @@ class DialogueCore:
                 added.append(sentence)
         return generation, added
 
-    def _generate(self, request: GenerationRequest) -> Generation:
+    def _generate(self, request: GenerationRequest, deadline: float) -> Generation:
         """Runs the generator under the deadline; a generator that hangs costs this turn, not the bot."""
-        future = self._generation_pool.submit(
-            contextvars.copy_context().run, self.generator.generate, request, None
-        )
+
+        def when_started() -> Generation:
+            # Time spent waiting for a generation worker counts against the deadline too.
+            left = deadline - time.monotonic()
+            if left < _MIN_GENERATION_S:
+                raise TimeoutError("waited past the deadline before the model was free")
+            return self.generator.generate(replace(request, deadline_s=left), None)
+
+        future = self._generation_pool.submit(contextvars.copy_context().run, when_started)
         try:
             return future.result(timeout=request.deadline_s or 0.0)
         except FutureTimeout:

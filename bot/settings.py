@@ -99,7 +99,13 @@ class Settings(BaseSettings):
         description="The direct answer with the model's additions. Default: 700 with an "
         "inference server, 450 with the bundled model.",
     )
-    generation_deadline_s: float = Field(default=10.0, gt=0, le=600)
+    generation_deadline_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=600,
+        description="From arrival, how long a reply may wait for the model's addition. Default: "
+        "10 s with an inference server, 3 s with the bundled model.",
+    )
     generation_workers: int = Field(default=4, ge=1, le=64)
 
     # Conversation log (docs/moderation-log.md).
@@ -155,6 +161,15 @@ class Settings(BaseSettings):
         if self.max_answer_chars is not None:
             return self.max_answer_chars
         return 700 if self.inference_url else 450
+
+    @property
+    def reply_deadline_s(self) -> float:
+        """The direct answer is on screen at once, so the full reply waits for the model only
+        this long: one bundled-model reply takes about 2 s here, and a queue of them is cut off
+        rather than waited for."""
+        if self.generation_deadline_s is not None:
+            return self.generation_deadline_s
+        return 10.0 if self.inference_url else 3.0
 
     inference_api_key: SecretStr | None = Field(
         default=None,

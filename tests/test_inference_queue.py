@@ -73,6 +73,36 @@ async def test_every_direct_answer_is_on_screen_while_the_model_is_busy(settings
     assert len(shown) == 6 and max(shown.values()) < 1.0
 
 
+async def test_waiting_for_a_generation_worker_counts_against_the_deadline(
+    settings: Settings,
+) -> None:
+    """The model is told the time left when it starts, not the time left when the turn asked:
+    otherwise a turn that queued for the model runs past its deadline."""
+    given: list[float] = []
+
+    def busy(request: GenerationRequest) -> str:
+        given.append(request.deadline_s or 0.0)
+        time.sleep(0.5)
+        return "Clinton was elected under the motto about the economy."
+
+    core = build_core(
+        settings.model_copy(
+            update={"generation_deadline_s": 1.5, "model_adds": True, "generation_workers": 1}
+        ),
+        generator=ScriptedGenerator(busy),
+    )
+    queue = InferenceQueue(core)
+    question = "What was Clinton's election motto?"
+    try:
+        await asyncio.gather(
+            *(queue.respond(IncomingMessage(text=question, user_id=f"w{n}")) for n in range(2))
+        )
+    finally:
+        queue.close()
+    assert len(given) == 2
+    assert min(given) <= 1.5 - 0.4  # the second started after the first's 0.5 s
+
+
 def test_the_in_process_model_is_not_waited_for_past_the_deadline() -> None:
     """While one generation holds the model, another turn's wait ends at its deadline."""
     model = LlamaGenerator(bundled_model_path(), n_threads=1)

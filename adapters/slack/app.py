@@ -538,7 +538,7 @@ class SlackBot:
 
         # The deadline runs from arrival: a turn that waited for a worker gets less model time,
         # and none at all once it has passed (the essay's quote answers alone).
-        deadline = time.monotonic() + self.core.settings.generation_deadline_s
+        deadline = time.monotonic() + self.core.settings.reply_deadline_s
 
         def work() -> None:
             try:

@@ -422,7 +422,7 @@ class Bench:
         self.timer.wait_idle()
         done = [r for r in results if isinstance(r, tuple)]
         exchanges = [e for _, _, e in done]
-        limit_ms = (self.settings.generation_deadline_s + 2.0) * 1000
+        limit_ms = (self.settings.reply_deadline_s + 2.0) * 1000
         return Concurrency(
             users=users,
             requests=len(results),

@@ -39,7 +39,7 @@ class InferenceQueue:
     async def respond(self, message: IncomingMessage, on_text: TextSink | None = None) -> Exchange:
         """Answers within the deadline counted from arrival: a turn still waiting for the model
         when it passes is taken out of the queue and answered from the essay alone."""
-        deadline = time.monotonic() + self.core.settings.generation_deadline_s
+        deadline = time.monotonic() + self.core.settings.reply_deadline_s
         if self._slots.locked():
             raise QueueFullError()
         async with self._slots:
