@@ -56,6 +56,7 @@ def bench_summary(bench: Json) -> str:
     total, ttft = bench["overhead_total"], bench["overhead_ttft"]
     outside = bench["outside_model_ms"]
     crowd = bench["concurrency"][-1]
+    configured = bench["default_concurrency"][-1]
     return (
         f"Measured {_machine(bench)} (shared with other work, load {bench['load_average_1m']}), "
         f"{bench['tokens_per_reply']} tokens a reply, `personabot bench`: first token p50 "
@@ -65,8 +66,9 @@ def bench_summary(bench: Json) -> str:
         f"(total − generation); personabot / raw llama-cpp-python per question: reply "
         f"{total['median']:.3f} (from {total['min']:.3f} to {total['max']:.3f} over "
         f"{total['n']} questions), first token {ttft['median']:.3f} ({ttft['min']:.3f} to "
-        f"{ttft['max']:.3f}); {crowd['users']} users at once: {crowd['failed']} failed, the slowest "
-        f"answered in {crowd['latency_ms']['max'] / 1000:.1f} s; start-up "
+        f"{ttft['max']:.3f}); {crowd['users']} users at once: {crowd['failed']} failed, full "
+        f"reply p95 {crowd['latency_ms']['p95'] / 1000:.1f} s with the model's addition, "
+        f"{_ms(configured['latency_ms']['p95'])} ms as configured ({_configured(bench)}); start-up "
         f"{bench['startup_ms'] / 1000:.1f} s{_unindexed(bench, 's')}, peak memory "
         f"{bench['peak_rss_mb']:.0f} MB.\n"
     )
@@ -88,6 +90,7 @@ def bench_latency(bench: Json) -> str:
         ("personabot reply, cold cache", "personabot_total_ms"),
         ("raw llama-cpp-python reply, cold cache", "raw_total_ms"),
         ("personabot outside the model (total − generation)", "outside_model_ms"),
+        (f"reply as configured ({_configured(bench)})", "default_total_ms"),
         ("first visible text", "first_visible_ms"),
         ("retrieval + answerability (`Reply.timings.retrieval_ms`)", "retrieval_ms"),
         ("first token, new passages (warm)", "warm_ttft_ms"),
@@ -148,9 +151,16 @@ def bench_ratios(bench: Json) -> str:
     return _table(header, body) + note
 
 
+def _configured(bench: Json) -> str:
+    return "model's addition on" if bench["default_model_adds"] else "no model call"
+
+
 def bench_concurrency(bench: Json) -> str:
+    paths = [("model's addition on", bench["concurrency"])]
+    paths.append((f"as configured: {_configured(bench)}", bench["default_concurrency"]))
     body = [
         [
+            path,
             row["users"],
             row["failed"],
             row["past_deadline"],
@@ -162,9 +172,11 @@ def bench_concurrency(bench: Json) -> str:
             _ms(row["latency_ms"]["max"]),
             _ms(row["first_visible_ms"]["p95"]),
         ]
-        for row in bench["concurrency"]
+        for path, rows in paths
+        for row in rows
     ]
     header = [
+        "reply",
         "users at once",
         "failed",
         "past deadline + 2 s",

@@ -99,7 +99,7 @@ def test_a_quick_bench_is_quick_and_reports_every_documented_key(tmp_path: Path)
         f"took {took:.1f} s at load {report['load_average_1m']}, "
         f"raw model reply {report['raw_total_ms']['p50']:.0f} ms"
     )
-    assert report["schema_version"] == 3 and report["quick"] is True
+    assert report["schema_version"] == 4 and report["quick"] is True
     for key in (
         "personabot_ttft_ms",
         "personabot_total_ms",
@@ -110,6 +110,7 @@ def test_a_quick_bench_is_quick_and_reports_every_documented_key(tmp_path: Path)
         "retrieval_ms",
         "logging_ms",
         "refusal_ms",
+        "default_total_ms",
     ):
         assert set(report[key]) == {"p50", "p95", "max", "n"}, key
     assert report["personabot_total_ms"]["n"] + report["pairs_excluded"] == 2
@@ -125,5 +126,11 @@ def test_a_quick_bench_is_quick_and_reports_every_documented_key(tmp_path: Path)
     [crowd] = report["concurrency"]
     assert crowd["users"] == 3 and crowd["failed"] == 0
     assert crowd["latency_ms"]["max"] >= crowd["latency_ms"]["p95"]
+    # The reply as configured: by default the model's addition is off, so nothing is generated.
+    assert report["default_model_adds"] is False
+    assert report["default_total_ms"]["n"] == 2
+    [as_configured] = report["default_concurrency"]
+    assert as_configured["users"] == 3 and as_configured["failed"] == 0
+    assert as_configured["answered_by_model"] == 0 and as_configured["direct_answers"] == 3
     assert report["growth"] == [] and report["warm_ttft_ms"] is None
     assert report["peak_rss_mb"] >= report["startup_rss_mb"] * 0.5 and report["cores"] >= 1

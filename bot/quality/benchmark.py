@@ -31,6 +31,7 @@ from typing import Any, cast
 from pydantic import BaseModel
 
 from bot.answering.generation import Generation, GenerationRequest, LlamaGenerator, TokenSink
+from bot.core import DialogueCore
 from bot.errors import PersonabotError
 from bot.factory import build_core
 from bot.messages import Exchange, IncomingMessage, Reply, ReplyKind
@@ -39,7 +40,7 @@ from bot.serving.inference import InferenceQueue
 from bot.settings import Settings
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Replies that went through retrieval and answerability (canned ones stop at the input check).
 _RETRIEVED = {ReplyKind.ANSWER, ReplyKind.NOT_DIRECT, ReplyKind.OUT_OF_SCOPE}
 # Progress callbacks get (phase, steps done, steps in the phase).
@@ -153,6 +154,9 @@ class BenchReport(BaseModel):
     logging_ms: Spread
     refusal_ms: Spread
     concurrency: list[Concurrency]
+    default_model_adds: bool
+    default_total_ms: Spread
+    default_concurrency: list[Concurrency]
     growth: list[Growth]
     peak_rss_mb: float
 
@@ -239,21 +243,18 @@ class Bench:
 
         self.tokens = tokens
         # The model path is what is compared with raw llama-cpp-python, so the model's addition
-        # is on whatever the default; `model_off_total_ms` measures the default path beside it.
-        self.settings = settings.model_copy(
-            update={
-                "max_tokens": tokens,
-                "data_dir": log_dir,
-                "database_url": None,
-                "model_adds": True,
-            }
-        )
+        # is on whatever the default; `default_core` is the path as configured, measured beside it.
+        scratch = {"max_tokens": tokens, "data_dir": log_dir, "database_url": None}
+        self.settings = settings.model_copy(update={**scratch, "model_adds": True})
         self.log = open_log(self.settings)
         self.core = build_core(self.settings, log=self.log)
         if not isinstance(self.core.generator, LlamaGenerator):
             raise PersonabotError("personabot bench measures the in-process model only.")
         self.timer = _FirstToken(self.core.generator)
         self.core.generator = self.timer
+        self.default_core = build_core(
+            settings.model_copy(update=scratch), generator=self.timer, log=self.log
+        )
         self.llama = self.timer.inner.llama
         self._turns = 0
         # Retrieval + answerability of each text the first time this process sees it: a text
@@ -391,11 +392,28 @@ class Bench:
             spent.append((time.perf_counter() - started) * 1000)
         return spent
 
-    def concurrency(self, questions: Sequence[str], users: int) -> Concurrency:
-        """`users` people ask at the same moment through the shared inference queue."""
+    def default_path(self, questions: Sequence[str], repeats: int) -> list[float]:
+        """The full reply as configured (by default without the model's addition), each question
+        in a new conversation."""
+        spent = []
+        for round_ in range(repeats):
+            for number, question in enumerate(questions):
+                self.timer.wait_idle()
+                message = _message(question, f"default-{round_}-{number}")
+                started = time.perf_counter()
+                self.default_core.respond(message)
+                spent.append((time.perf_counter() - started) * 1000)
+        return spent
+
+    def concurrency(
+        self, questions: Sequence[str], users: int, core: DialogueCore | None = None
+    ) -> Concurrency:
+        """`users` people ask at the same moment through the shared inference queue (of the
+        model path unless another core is given)."""
+        answering = core or self.core
 
         async def crowd() -> tuple[list[tuple[float, float, Exchange] | BaseException], float]:
-            queue = InferenceQueue(self.core, max_waiting=max(64, users))
+            queue = InferenceQueue(answering, max_waiting=max(64, users))
             started = time.perf_counter()
 
             async def one(number: int) -> tuple[float, float, Exchange]:
@@ -406,7 +424,8 @@ class Bench:
                     if not visible:
                         visible.append(time.perf_counter())
 
-                message = _message(questions[number % len(questions)], f"crowd-{users}-{number}")
+                text = questions[number % len(questions)]
+                message = _message(text, f"crowd-{id(answering)}-{users}-{number}")
                 exchange = await queue.respond(message, seen)
                 done = time.perf_counter()
                 return (done - sent) * 1000, ((visible or [done])[0] - sent) * 1000, exchange
@@ -422,7 +441,7 @@ class Bench:
         self.timer.wait_idle()
         done = [r for r in results if isinstance(r, tuple)]
         exchanges = [e for _, _, e in done]
-        limit_ms = (self.settings.reply_deadline_s + 2.0) * 1000
+        limit_ms = (answering.settings.reply_deadline_s + 2.0) * 1000
         return Concurrency(
             users=users,
             requests=len(results),
@@ -594,6 +613,11 @@ def run(
                 progress("concurrent users through the inference queue", number, len(levels))
                 crowds.append(bench.concurrency(asked, count))
             progress("concurrent users through the inference queue", len(levels), len(levels))
+            as_configured = "the reply as configured: alone, then concurrent users"
+            progress(as_configured, 0, 1)
+            default_total = bench.default_path(asked, repeats)
+            default_crowds = [bench.concurrency(asked, n, bench.default_core) for n in levels]
+            progress(as_configured, 1, 1)
             growth = [] if quick else bench.growth(asked[0], progress)
         finally:
             bench.close()
@@ -637,6 +661,9 @@ def run(
         logging_ms=Spread.of(logging),
         refusal_ms=Spread.of([r.total_ms for r in refused]),
         concurrency=crowds,
+        default_model_adds=bench.default_core.settings.uses_model,
+        default_total_ms=Spread.of(default_total),
+        default_concurrency=default_crowds,
         growth=growth,
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     )
