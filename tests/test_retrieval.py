@@ -140,6 +140,22 @@ def test_that_is_why_brings_the_reason_before_it(retriever: HybridRetriever) -> 
     assert "peaceful cooperation and prosperity" in text
 
 
+@pytest.mark.parametrize(
+    ("question", "answer", "beside_it"),
+    [
+        ("how much lower were the start 2 limits?", "2-3 times lower", "strategic bombers"),
+        ("how many successor states came out of the ussr?", "fifteen", "Nonproliferation"),
+        ("where did the hardliners' families enjoy lavish lifestyles?", "London", "monopolies"),
+    ],
+)
+def test_a_number_a_time_or_a_place_leads_without_the_rest_of_a_long_sentence(
+    retriever: HybridRetriever, vocabulary: Vocabulary, question: str, answer: str, beside_it: str
+) -> None:
+    text = _answer(retriever, normalize_typing(question, vocabulary))
+    assert answer in text
+    assert beside_it not in text and len(text) <= 250
+
+
 def test_an_answer_does_not_open_with_and(retriever: HybridRetriever) -> None:
     text = _answer(retriever, "what stood in the way of russia joining the great nations club?")
     assert text.startswith("The inherited Russian hostility")

@@ -18,7 +18,7 @@ import numpy as np
 
 from bot.knowledge import Passage
 from bot.text import clauses
-from bot.understanding.answerability import missing_answer
+from bot.understanding.answerability import asks_for_a_phrase, missing_answer
 from bot.understanding.retrieval import Retriever, ScoredSentence, SearchResult
 
 # A sentence opening like this leans on the one before it for its subject...
@@ -75,6 +75,10 @@ _RELEVANT_CARRIED = 0.6
 # A follow-up's answer may start from a sentence the conversation has not shown yet this close.
 _FRESH_MARGIN = 0.05
 MAX_REPLY_CHARS = 400
+# An answer to "how many", "when", "where"... longer than this keeps only the clauses that hold
+# it and the run around them within the shorter room.
+_LONG_FACT = 250
+_FACT_ROOM = 200
 
 
 class QuestionKind(StrEnum):
@@ -181,7 +185,17 @@ def select_span(
     _add_runner_up(found, anchor, parts)
     order = {p.id: p.start for p, _, _ in parts}
     parts.sort(key=lambda part: (order[part[0].id], part[1]))
-    return Span(tuple(_opening(_fit(question, parts, embed, room))))
+    fitted = _fit(question, parts, embed, room)
+    long = sum(len(t) + 1 for _, _, t in fitted) > _LONG_FACT
+    if long and asks_for_a_phrase(question) and not asks_two_things(question):
+        # "How many…?", "when…?": lead with the clauses that hold it, not the whole sentence.
+        fitted = (
+            _fit(
+                question, parts, embed, _FACT_ROOM, lambda said: not missing_answer(question, said)
+            )
+            or fitted
+        )
+    return Span(tuple(_opening(fitted)))
 
 
 def _opening(parts: list[tuple[Passage, int, str]]) -> list[tuple[Passage, int, str]]:
@@ -266,17 +280,22 @@ def _fit(
     parts: list[tuple[Passage, int, str]],
     embed: Callable[[Sequence[str]], np.ndarray],
     room: int,
+    holds: Callable[[str], bool] | None = None,
 ) -> list[tuple[Passage, int, str]]:
-    """Keeps the run of consecutive clauses that fits `room` and is closest to the question in
-    sum; a sentence cut at either end is marked with an ellipsis, so what is left stays verbatim
-    and reads as one stretch of the essay rather than scattered pieces."""
-    if sum(len(t) + 1 for _, _, t in parts) <= room:
+    """Keeps the run of consecutive clauses that fits `room` (and `holds` what was asked, when
+    given: then even a reply that fits is cut to it) and is closest to the question in sum; a
+    sentence cut at either end is marked with an ellipsis, so what is left stays verbatim and
+    reads as one stretch of the essay rather than scattered pieces. None: no run holds it."""
+    if holds is None and sum(len(t) + 1 for _, _, t in parts) <= room:
         return parts
     units = [(k, span) for k, (_, _, text) in enumerate(parts) for span in clauses(text)]
     texts = [parts[k][2][a:b].strip() for k, (a, b) in units]
     vectors = embed([question, *texts])
     relevance = vectors[1:] @ vectors[0]
-    chosen = _best_window([len(t) + 2 for t in texts], relevance, room)
+    accept = (lambda a, b: holds(" ".join(texts[a : b + 1]))) if holds else (lambda a, b: True)
+    chosen = _best_window([len(t) + 2 for t in texts], relevance, room, accept)
+    if not chosen:
+        return []
     fitted = []
     for k, (passage, index, sentence) in enumerate(parts):
         own = [u for u, (owner, _) in enumerate(units) if owner == k]
@@ -292,9 +311,15 @@ def _fit(
     return fitted
 
 
-def _best_window(costs: list[int], relevance: np.ndarray, room: int) -> set[int]:
-    """The indices of the consecutive units within `room` whose relevance adds up to most."""
-    best: tuple[float, int, int] = (-1.0, 0, 0)
+def _best_window(
+    costs: list[int],
+    relevance: np.ndarray,
+    room: int,
+    accept: Callable[[int, int], bool],
+) -> set[int]:
+    """The indices of the consecutive units within `room` whose relevance adds up to most, of the
+    runs `accept` takes (first and last index); empty when it takes none."""
+    best: tuple[float, int, int] | None = None
     for start in range(len(costs)):
         used = 0
         total = 0.0
@@ -303,6 +328,6 @@ def _best_window(costs: list[int], relevance: np.ndarray, room: int) -> set[int]
             if used > room:
                 break
             total += float(relevance[end])
-            if total > best[0]:
+            if (best is None or total > best[0]) and accept(start, end):
                 best = (total, start, end)
-    return set(range(best[1], best[2] + 1))
+    return set(range(best[1], best[2] + 1)) if best else set()

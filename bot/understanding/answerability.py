@@ -49,8 +49,9 @@ _ASKS_TIME = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(
-    r"\b(?!(?:1[89]|20)\d\d\b)(\d[\d,.]*|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty"
-    r"|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|dozen|half"
+    r"\b(?!(?:1[89]|20)\d\d\b)(\d[\d,.]*|two|three|four|five|six|seven|eight|nine|ten|eleven"
+    r"|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty"
+    r"|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|dozen|half"
     r"|percent|once|twice|decades?|years?)\b|%",
     re.IGNORECASE,
 )
@@ -115,15 +116,22 @@ class _AnswerKind:
     asked: re.Pattern[str]
     held: re.Pattern[str]
     of_named: bool = False  # it must be said of someone the question names
+    # A number, a time or a place is said in a few words; who succeeded or won needs the sentence.
+    in_a_phrase: bool = False
 
 
 _ANSWER_KINDS = (
-    _AnswerKind("a quantity", _ASKS_QUANTITY, _NUMBER),
-    _AnswerKind("a time", _ASKS_TIME, _TIME),
+    _AnswerKind("a quantity", _ASKS_QUANTITY, _NUMBER, in_a_phrase=True),
+    _AnswerKind("a time", _ASKS_TIME, _TIME, in_a_phrase=True),
     _AnswerKind("a successor", _ASKS_SUCCESSOR, _SUCCESSION, of_named=True),
     _AnswerKind("who won", _ASKS_OUTCOME, _OUTCOME),
-    _AnswerKind("a place", _ASKS_PLACE, _PLACE),
+    _AnswerKind("a place", _ASKS_PLACE, _PLACE, in_a_phrase=True),
 )
+
+
+def asks_for_a_phrase(question: str) -> bool:
+    """Whether the question asks for a number, a time or a place: an answer a clause can hold."""
+    return any(k.in_a_phrase and k.asked.search(question.strip()) for k in _ANSWER_KINDS)
 
 
 def missing_answer(question: str, said: str) -> str | None:
