@@ -142,6 +142,8 @@ def test_a_new_short_question_is_not_hijacked_by_the_last_topic(core: DialogueCo
         ("Who took over from Christopher?", "Christopher came to Moscow.", "a successor"),
         ("Who took over from Christopher?", "Putin was Yeltsin's successor.", "a successor"),
         ("Who was Yeltsin's successor?", "Yeltsin's chosen successor, Putin.", None),
+        ("What was the formula replaced with?", 'He changed it to "No enlargement!"', None),
+        ("How many successor states were there?", "One of fifteen successor states.", None),
         ("Who did Yeltsin beat in 1996?", "His reelection campaign in 1996.", "who won"),
         ("Who did Bush lose to?", "Bush was losing to Democrats.", None),
         ("What is the capital of Poland?", "Poland wanted to join NATO.", "its capital"),

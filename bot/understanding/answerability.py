@@ -66,9 +66,10 @@ _TIME = re.compile(
     re.IGNORECASE,
 )
 # Who came after whom: the answer must say so of a person the question names.
+# A person's successor: "what was the formula replaced with?" asks for no one.
 _ASKS_SUCCESSOR = re.compile(
-    r"\b(successors?|succeeded|took over from|take over from|taken over from|came after|come after"
-    r"|replaced|replacement)\b",
+    r"\bsuccessors?\b|\bwho\w*\b[^?]*\b(succeeded|took over|take over|taken over|came after"
+    r"|come after|replaced|replacement)\b",
     re.IGNORECASE,
 )
 _SUCCESSION = re.compile(
