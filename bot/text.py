@@ -145,6 +145,8 @@ _ADVERB = re.compile(
     r"^(?:[a-z]{3,}(?:ally|ently|antly|ously|ively|ately|edly|ingly|fully|lessly|ctly|stly)"
     r"|[a-z]{4,}ily)$"
 )
+# A quotation whose rest is this short stays in one sentence ("Genialno! Zdorovo!").
+_SHORT_QUOTE_TAIL = 40
 _SENTENCE_BREAK = re.compile(r"[.!?\u2026][\"')\]]*\s+")
 _CLAUSE = re.compile(r"(?<=[,;:])\s+|\s+(?=—)|(?<=—)")
 # A clause shorter than this joins its neighbour: too short to carry a thought on its own.
@@ -185,12 +187,26 @@ def sentences(text: str) -> list[str]:
             continue
         if text[match.start()] == "." and _ABBREVIATION.search(before[-12:]):
             continue
+        if _inside_short_aside(text[: match.start()], text, end):
+            continue
         parts.append(text[start:end].strip())
         start = end
     tail = text[start:].strip()
     if tail:
         parts.append(tail)
     return parts
+
+
+def _inside_short_aside(before: str, text: str, end: int) -> bool:
+    """A break inside parentheses, or inside a quotation that closes a few words later, does not
+    end the sentence: "he intoned, "Genialno! Zdorovo!" (Brilliant! Terrific!)." is one.
+    `before`: the text up to the break, `end`: where the next sentence would start."""
+    if before.count("(") > before.count(")"):
+        return True
+    if before.count('"') % 2 == 0 and before.count("“") <= before.count("”"):
+        return False
+    closing = min((i for i in (text.find('"', end), text.find("”", end)) if i >= 0), default=-1)
+    return 0 <= closing - end <= _SHORT_QUOTE_TAIL
 
 
 def clauses(sentence: str) -> list[tuple[int, int]]:

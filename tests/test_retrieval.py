@@ -191,6 +191,26 @@ def test_sentence_splitter_keeps_initials_together() -> None:
     ]
 
 
+def test_sentence_splitter_keeps_a_short_quotation_and_a_parenthesis_whole() -> None:
+    text = (
+        'He intoned, "Genialno! Zdorovo!" (Brilliant! Terrific!). Then he left. '
+        '"I did not come here for help. No, we call for cooperation, because a failed reform '
+        'means a cold war." It was true.'
+    )
+    assert sentences(text) == [
+        'He intoned, "Genialno! Zdorovo!" (Brilliant! Terrific!).',
+        "Then he left.",
+        '"I did not come here for help.',  # the quotation goes on for a long sentence more
+        'No, we call for cooperation, because a failed reform means a cold war."',
+        "It was true.",
+    ]
+
+
+def test_a_quotation_the_answer_opens_is_not_cut_off(retriever: HybridRetriever) -> None:
+    text = _answer(retriever, "what did havel tell you about joining nato?")
+    assert text.endswith("Don't you?\"") and "not a fan of the military" in text
+
+
 def test_the_encoder_refuses_weights_that_are_not_the_pinned_file(tmp_path: Path) -> None:
     forged = tmp_path / "model.zip"
     with zipfile.ZipFile(minilm_zip_path()) as real, zipfile.ZipFile(forged, "w") as copy:

@@ -162,6 +162,8 @@ def select_span(
         score = _score_of(found, located)
         strong = score >= _STRONG_AFTER * anchor.score
         asks = anchor.text.rstrip("\"'” ").endswith(("?", ":"))
+        # A quotation the best match opens and does not close goes on in the next sentence.
+        quoting = anchor.text.count('"') % 2 == 1 or anchor.text.count("“") > anchor.text.count("”")
         together = sum(len(t) + 1 for _, _, t in parts) + len(follower)
         short = together <= _SHORT_WITH_NEXT
         carries_on = _CARRIES_ON.match(follower) and (
@@ -172,7 +174,7 @@ def select_span(
         # A follower that only announces what comes next ("This is how he describes it:")
         # would leave the reply hanging.
         announces = follower.rstrip("\"'” ").endswith(":")
-        if (carries_on or asks or (strong and short)) and not announces:
+        if (carries_on or asks or quoting or (strong and short)) and not announces:
             parts.append((located[0], located[1], follower))
     if asks_two_things(question) and len(found) > 1:
         second = found[1] if found[0] is anchor else found[0]
@@ -302,11 +304,12 @@ def _fit(
         kept = [u for u in own if u in chosen]
         if not kept:
             continue
-        text = sentence[units[kept[0]][1][0] : units[kept[-1]][1][1]].strip(" ,;:—")
+        text = sentence[units[kept[0]][1][0] : units[kept[-1]][1][1]].strip()
+        # Only an end that was cut loses its comma or colon to the ellipsis.
         if kept[0] != own[0]:
-            text = f"…{text}"
+            text = f"…{text.lstrip(' ,;:—')}"
         if kept[-1] != own[-1]:
-            text = f"{text}…"
+            text = f"{text.rstrip(' ,;:—')}…"
         fitted.append((passage, index, text))
     return fitted
 
