@@ -32,6 +32,8 @@ ANSWERED = [
     "who's talbott lol",
     "what does pfp stand for?",
     "when did yeltsin approve the change?",
+    "what was the 'no hasty enlargement' formula replaced with?",
+    "how many successor states came out of the ussr?",
 ]
 DECLINED = [
     "Who won the last football world cup?",
@@ -55,6 +57,8 @@ DECLINED = [
     "what does nato stand for?",
     "where was yeltsin born?",
     "who was the first secretary general of nato?",
+    "how many troops does nato have in poland now?",
+    "what replaced the warsaw pact?",
 ]
 
 
@@ -142,7 +146,8 @@ def test_a_new_short_question_is_not_hijacked_by_the_last_topic(core: DialogueCo
         ("Who took over from Christopher?", "Christopher came to Moscow.", "a successor"),
         ("Who took over from Christopher?", "Putin was Yeltsin's successor.", "a successor"),
         ("Who was Yeltsin's successor?", "Yeltsin's chosen successor, Putin.", None),
-        ("What was the formula replaced with?", 'He changed it to "No enlargement!"', None),
+        ("What was the formula replaced with?", 'He changed it from "No" to "Yes!"', None),
+        ("What replaced the Warsaw Pact?", "That hostility could be removed.", "a successor"),
         ("How many successor states were there?", "One of fifteen successor states.", None),
         ("Who did Yeltsin beat in 1996?", "His reelection campaign in 1996.", "who won"),
         ("Who did Bush lose to?", "Bush was losing to Democrats.", None),

@@ -31,7 +31,8 @@ CLOSEST_AT = 0.50
 
 _PRESENT = re.compile(
     r"\b(today|right now|currently|nowadays|these days|at the moment|at present|this year"
-    r"|as of now|still in office|latest|current|currently|presently|any more|anymore)\b",
+    r"|as of now|still in office|latest|current|currently|presently|any more|anymore)\b"
+    r"|\bnow\W*$",  # "…in Poland now?"
     re.IGNORECASE,
 )
 _ASKS_VIEW = re.compile(
@@ -66,14 +67,15 @@ _TIME = re.compile(
     re.IGNORECASE,
 )
 # Who came after whom: the answer must say so of a person the question names.
-# A person's successor: "what was the formula replaced with?" asks for no one.
 _ASKS_SUCCESSOR = re.compile(
-    r"\bsuccessors?\b|\bwho\w*\b[^?]*\b(succeeded|took over|take over|taken over|came after"
-    r"|come after|replaced|replacement)\b",
+    r"\b(successors?|succeeded|took over from|take over from|taken over from|came after|come after"
+    r"|replaced|replacement)\b",
     re.IGNORECASE,
 )
+# (A change "from" one thing "to" another replaces it: "changing the formula from … to …".)
 _SUCCESSION = re.compile(
-    r"\b(succe(ssor|eded|eding|ssion)|replac(ed|ing|ement)|took over|taken over|in (his|her|my) place)",
+    r"\b(succe(ssor|eded|eding|ssion)|replac(ed|ing|ement)|took over|taken over|in (his|her|my) place"
+    r"|chang(e|ed|es|ing)\b[^.]{0,80}\bfrom\b[^.]{0,160}\bto\b)",
     re.IGNORECASE,
 )
 # Who won a contest: the answer must tell a win or a loss, not only that there was a contest.
