@@ -156,6 +156,16 @@ def test_a_number_a_time_or_a_place_leads_without_the_rest_of_a_long_sentence(
     assert beside_it not in text and len(text) <= 250
 
 
+def test_the_sentence_before_is_left_out_when_fitting_cuts_off_the_subject_it_names(
+    retriever: HybridRetriever,
+) -> None:
+    text = _answer(
+        retriever,
+        "how was clinton not calling ahead of the bombings of the bosnian serbs seen in russia?",
+    )
+    assert text.startswith("He was also enraged") and "second-rate partner" in text
+
+
 def test_an_answer_does_not_open_with_and(retriever: HybridRetriever) -> None:
     text = _answer(retriever, "what stood in the way of russia joining the great nations club?")
     assert text.startswith("The inherited Russian hostility")

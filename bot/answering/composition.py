@@ -197,7 +197,21 @@ def select_span(
             )
             or fitted
         )
-    return Span(tuple(_opening(fitted)))
+    return Span(tuple(_opening(_without_headless_context(fitted, anchor))))
+
+
+def _without_headless_context(
+    parts: list[tuple[Passage, int, str]], anchor: ScoredSentence
+) -> list[tuple[Passage, int, str]]:
+    """A sentence before the best match is there for the subject it names at its start; cut at
+    its start to fit, it no longer names it and only takes room."""
+    if len(parts) < 2 or not parts[0][2].startswith("…"):
+        return parts
+    first, second = parts[0], parts[1]
+    is_before = first[0] == anchor.passage and first[1] == anchor.index - 1
+    if is_before and (second[0], second[1]) == (anchor.passage, anchor.index):
+        return parts[1:]
+    return parts
 
 
 def _opening(parts: list[tuple[Passage, int, str]]) -> list[tuple[Passage, int, str]]:
