@@ -159,6 +159,7 @@ def test_a_new_short_question_is_not_hijacked_by_the_last_topic(core: DialogueCo
         ("When did he sign?", "He signed the next morning.", None),
         ("Where was he born?", "He was a straightforward man.", "a place"),
         ("Where did they live?", "They lived in London.", None),
+        ("Where is NATO based?", "Its friends in the West portray NATO as a bloc.", "a place"),
         ("What does NATO stand for?", "NATO remains the main power.", "what it stands for"),
         ("What does PfP stand for?", "the Partnership for Peace (PfP).", None),
     ],

@@ -100,7 +100,10 @@ _REFERENCE_ATTRIBUTES = frozenset(
 )
 # "Where ...?" asks for a place: a name after "in", "at", "from"...
 _ASKS_PLACE = re.compile(r"^\s*where\b|[,;]\s*where\b|\band where\b", re.IGNORECASE)
-_PLACE = re.compile(r"\b(in|at|from|to|near|outside|across)\s+(the\s+)?[A-Z][a-z]+")
+# ("in the West" names a camp, not a place: "where is NATO's headquarters?" is not answered by it.)
+_PLACE = re.compile(
+    r"\b(in|at|from|to|near|outside|across)\s+(?!the\s+(West|East)\b)(the\s+)?[A-Z][a-z]+"
+)
 # "What does NATO stand for?" asks for a long form the essay gives only in "... (PfP)".
 _ASKS_LONG_FORM = re.compile(r"\bwhat (?:does|did|do) ([A-Za-z]{2,8}) stand for\b", re.I)
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
