@@ -34,6 +34,7 @@ ANSWERED = [
     "when did yeltsin approve the change?",
     "what was the 'no hasty enlargement' formula replaced with?",
     "how many successor states came out of the ussr?",
+    "what is nato?",
 ]
 DECLINED = [
     "Who won the last football world cup?",
@@ -59,6 +60,8 @@ DECLINED = [
     "who was the first secretary general of nato?",
     "how many troops does nato have in poland now?",
     "what replaced the warsaw pact?",
+    "what is the nonproliferation treaty?",
+    "what is the iron curtain?",
 ]
 
 
@@ -161,6 +164,11 @@ def test_a_new_short_question_is_not_hijacked_by_the_last_topic(core: DialogueCo
         ("Where did they live?", "They lived in London.", None),
         ("Where is NATO based?", "Its friends in the West portray NATO as a bloc.", "a place"),
         ("What does NATO stand for?", "NATO remains the main power.", "what it stands for"),
+        ("What is the NPT?", "Russia joined the NPT as a nuclear state.", "what it is"),
+        ("What is the NPT?", "The NPT is a treaty.", None),
+        ("What is the PfP?", "a mechanism called the Partnership for Peace (PfP).", None),
+        ("What is the saying about misfortune?", "A saying: misfortune leads to fortune.", None),
+        ("What was the PfP?", "Yeltsin praised the PfP.", None),
         ("What does PfP stand for?", "the Partnership for Peace (PfP).", None),
     ],
 )

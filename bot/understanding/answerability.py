@@ -98,6 +98,17 @@ _REFERENCE_ATTRIBUTES = frozenset(
     " founder president leader head king queen chancellor mayor governor anthem flag"
     " secretary general minister".split()
 )
+# "What is the Nonproliferation Treaty?" asks what it is: a sentence that only mentions it does not
+# say. (The past tense, "what was the PfP?", asks about its part in the story, and is left alone.)
+_ASKS_DEFINITION = re.compile(
+    r"^\W*what(?:'s|\s+is|\s+are)\s+(?:the\s+|an?\s+)?(?P<thing>(?!(?:your|my|his|her|their|it|this|that)\b)"
+    r"[A-Za-z][\w'-]*(?:\s+[\w'-]+){0,4}?)\s*\?*\s*$",
+    re.I,
+)
+# "What is the Russian saying about misfortune?" asks about something the essay relates, not a term.
+_RELATION = re.compile(
+    r"\b(of|about|for|in|on|with|to|from|between|during|after|before|like)\b", re.I
+)
 # "Where ...?" asks for a place: a name after "in", "at", "from"...
 _ASKS_PLACE = re.compile(r"^\s*where\b|[,;]\s*where\b|\band where\b", re.IGNORECASE)
 # ("in the West" names a camp, not a place: "where is NATO's headquarters?" is not answered by it.)
@@ -156,10 +167,27 @@ def missing_answer(question: str, said: str) -> str | None:
     looked_up = bool(phrase) and phrase.split()[-1] in _REFERENCE_ATTRIBUTES
     if looked_up and not set(terms(phrase)) <= set(terms(said)):
         return f"its {phrase}"
+    defined = _ASKS_DEFINITION.match(asked)
+    term = defined["thing"] if defined and not _RELATION.search(defined["thing"]) else ""
+    if term and not _defines(term, said):
+        return "what it is"
     acronym = _ASKS_LONG_FORM.search(asked)
     if acronym and not re.search(rf"\({re.escape(acronym.group(1))}\)", said, re.IGNORECASE):
         return "what it stands for"
     return None
+
+
+def _defines(thing: str, said: str) -> bool:
+    """Whether `said` says what `thing` is: "X is/was/remains…", "X, a…", "called X", "X (…)"."""
+    name = re.escape(thing.strip())
+    return bool(
+        re.search(
+            rf"\b{name}\b[\"”']?(,\s+(a|an|the)\b|\s+(is|was|are|were|remains|means|meant|refers"
+            rf"|stands)\b|\s*\()|\b(called|named|known as)\s+(the\s+)?\"?{name}\b|\({name}\)",
+            said,
+            re.IGNORECASE,
+        )
+    )
 
 
 class Outcome(StrEnum):
