@@ -166,6 +166,23 @@ def test_the_sentence_before_is_left_out_when_fitting_cuts_off_the_subject_it_na
     assert text.startswith("He was also enraged") and "second-rate partner" in text
 
 
+def test_a_close_match_from_the_year_asked_about_beats_one_from_another_year(
+    retriever: HybridRetriever, vocabulary: Vocabulary
+) -> None:
+    text = _answer(
+        retriever, normalize_typing("yo why did boris flip on nato in dec 94", vocabulary)
+    )
+    assert "December 1994" in text and "1991" not in text
+
+
+def test_today_in_a_question_does_not_match_an_old_quotation_word_for_word(
+    retriever: HybridRetriever, vocabulary: Vocabulary
+) -> None:
+    """The 1991 letter's "Today we ask..." is not about NATO today."""
+    text = _answer(retriever, normalize_typing("whats ur take on nato today", vocabulary))
+    assert "NATO remains the main power" in text and "Today we" not in text
+
+
 def test_an_answer_does_not_open_with_and(retriever: HybridRetriever) -> None:
     text = _answer(retriever, "what stood in the way of russia joining the great nations club?")
     assert text.startswith("The inherited Russian hostility")

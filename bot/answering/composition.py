@@ -54,6 +54,7 @@ _VOICES_STANCE = re.compile(
     r"|convinced|doubt|hope|fear|welcomed?|regret|credo|conviction|glad|worr(y|ied)|trust|proud"
     r"|sure|saw|considered)",
 )
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _STANCE_MARGIN = 0.12
 # A match this close that holds what was asked for (a time, a successor) beats one that does not.
 _ANSWER_KIND_MARGIN = 0.12
@@ -91,7 +92,7 @@ class QuestionKind(StrEnum):
 _REASON = re.compile(r"^\s*(why|how come|for what reason)\b|\bwhy\b", re.IGNORECASE)
 _STANCE = re.compile(
     r"\b(you|your)\b[^?]{0,50}\b(think|thought|feel|felt|view|opinion|believe|make of|see|hope"
-    r"|fear|regret|grade|judge|rate|consider|picture)\b|\bin your (view|opinion|eyes)\b"
+    r"|fear|regret|grade|judge|rate|consider|picture|take on)\b|\bin your (view|opinion|eyes)\b"
     r"|\b(delusional|wrong|right|mistake|fault)\b",
     re.IGNORECASE,
 )
@@ -275,6 +276,14 @@ def _anchor(question: str, found: Sequence[ScoredSentence]) -> ScoredSentence:
             if sentence.score < best.score - _ANSWER_KIND_MARGIN:
                 break
             if not missing_answer(question, sentence.text):
+                return sentence
+    years = set(_YEAR.findall(question))
+    if years and not years & set(_YEAR.findall(best.text)):
+        # "why did he flip in December 1994?": not the December 1991 letter that matches as well.
+        for sentence in found[1:6]:
+            if sentence.score < best.score - _ANSWER_KIND_MARGIN:
+                break
+            if years & set(_YEAR.findall(sentence.text)):
                 return sentence
     if question_kind(question) is QuestionKind.STANCE:
         for sentence in found[1:6]:

@@ -36,7 +36,7 @@ _PRESENT = re.compile(
     re.IGNORECASE,
 )
 _ASKS_VIEW = re.compile(
-    r"\b(you|your)\b[^?]{0,40}\b(view|see|think|opinion|feel|make of|believe|consider|say)\b"
+    r"\b(you|your)\b[^?]{0,40}\b(view|see|think|opinion|feel|make of|believe|consider|say|take on)\b"
     r"|\bin your (view|opinion|eyes)\b",
     re.IGNORECASE,
 )

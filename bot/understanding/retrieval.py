@@ -99,6 +99,10 @@ def defined_acronyms(texts: Sequence[str]) -> dict[str, str]:
     return found
 
 
+# Words for the moment of speaking: "NATO today" is not about the 1991 letter's "Today we ask".
+_SPEAKING_NOW = frozenset(terms("today now nowadays currently"))
+
+
 class BM25Retriever:
     """BM25 over stemmed passages (section heading included): the word side of hybrid retrieval.
     Acronyms the essay defines are indexed and queried with their long form too."""
@@ -125,7 +129,7 @@ class BM25Retriever:
             for word in re.findall(r"[A-Za-z]+", text)
             if word in self._acronyms
         ]
-        return terms(" ".join([text, *expanded]))
+        return [t for t in terms(" ".join([text, *expanded])) if t not in _SPEAKING_NOW]
 
     def idf(self, term: str) -> float:
         return self._idf.get(term, self._unknown_idf)
