@@ -165,8 +165,8 @@ class Settings(BaseSettings):
     @property
     def reply_deadline_s(self) -> float:
         """The direct answer is on screen at once, so the full reply waits for the model only
-        this long: one bundled-model reply takes about 2 s here, and a queue of them is cut off
-        rather than waited for."""
+        this long: one bundled-model reply takes about 2 s on two cores (docs/performance.md),
+        and a queue of them is cut off rather than waited for."""
         if self.generation_deadline_s is not None:
             return self.generation_deadline_s
         return 10.0 if self.inference_url else 3.0

@@ -310,7 +310,7 @@ def _fit(
     """Keeps the run of consecutive clauses that fits `room` (and `holds` what was asked, when
     given: then even a reply that fits is cut to it) and is closest to the question in sum; a
     sentence cut at either end is marked with an ellipsis, so what is left stays verbatim and
-    reads as one stretch of the essay rather than scattered pieces. None: no run holds it."""
+    reads as one stretch of the essay rather than scattered pieces. Empty: no run holds it."""
     if holds is None and sum(len(t) + 1 for _, _, t in parts) <= room:
         return parts
     units = [(k, span) for k, (_, _, text) in enumerate(parts) for span in clauses(text)]
