@@ -384,8 +384,6 @@ class DialogueCore:
             deadline_s=deadline - time.monotonic(),
         )
         try:
-            if (request.deadline_s or 0.0) < _MIN_GENERATION_S:
-                raise TimeoutError("waited past the deadline before the model was free")
             generation = self._generate(request, deadline)
             generation.prompt = generation.prompt or f"{system}\n\n{user}"
         except (GeneratorUnavailableError, GenerationError, TimeoutError) as exc:
@@ -394,9 +392,9 @@ class DialogueCore:
         grounding = check(generation.text, [p.text for p in passages], understanding.question)
         added: list[str] = []
         for sentence in grounding.kept:
-            said = " ".join([direct, *added])
             if len(added) >= self.settings.model_sentence_limit:
                 break
+            said = " ".join([direct, *added])
             fits = len(said) + 1 + len(sentence) <= self.settings.answer_chars_limit
             if fits and not covers(said, sentence):
                 added.append(sentence)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.errors import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_T = TypeVar("_T")
 
 
 def default_data_dir() -> Path:
@@ -144,32 +145,33 @@ class Settings(BaseSettings):
     )
     inference_model: str = "default"
 
+    def _by_backend(self, chosen: _T | None, server: _T, bundled: _T) -> _T:
+        """A setting left unset takes its backend's default: more for a larger model behind an
+        inference server than for the bundled 135M model."""
+        if chosen is not None:
+            return chosen
+        return server if self.inference_url else bundled
+
     @property
     def uses_model(self) -> bool:
         """Whether the model is asked to add to the direct answer."""
-        return self.model_adds if self.model_adds is not None else self.inference_url is not None
+        return self._by_backend(self.model_adds, True, False)
 
     @property
     def model_sentence_limit(self) -> int:
         """A larger model behind an inference server may say more; every sentence is checked."""
-        if self.model_sentences is not None:
-            return self.model_sentences
-        return 3 if self.inference_url else 1
+        return self._by_backend(self.model_sentences, 3, 1)
 
     @property
     def answer_chars_limit(self) -> int:
-        if self.max_answer_chars is not None:
-            return self.max_answer_chars
-        return 700 if self.inference_url else 450
+        return self._by_backend(self.max_answer_chars, 700, 450)
 
     @property
     def reply_deadline_s(self) -> float:
         """The direct answer is on screen at once, so the full reply waits for the model only
         this long: one bundled-model reply takes about 2 s on two cores (docs/performance.md),
         and a queue of them is cut off rather than waited for."""
-        if self.generation_deadline_s is not None:
-            return self.generation_deadline_s
-        return 10.0 if self.inference_url else 3.0
+        return self._by_backend(self.generation_deadline_s, 10.0, 3.0)
 
     inference_api_key: SecretStr | None = Field(
         default=None,

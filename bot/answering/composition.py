@@ -18,7 +18,7 @@ import numpy as np
 
 from bot.knowledge import Passage
 from bot.text import clauses
-from bot.understanding.answerability import asks_for_a_phrase, missing_answer
+from bot.understanding.answerability import asks_for_a_phrase, missing_answer, years_in
 from bot.understanding.retrieval import Retriever, ScoredSentence, SearchResult
 
 # A sentence opening like this leans on the one before it for its subject...
@@ -54,10 +54,9 @@ _VOICES_STANCE = re.compile(
     r"|convinced|doubt|hope|fear|welcomed?|regret|credo|conviction|glad|worr(y|ied)|trust|proud"
     r"|sure|saw|considered)",
 )
-_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
-_STANCE_MARGIN = 0.12
-# A match this close that holds what was asked for (a time, a successor) beats one that does not.
-_ANSWER_KIND_MARGIN = 0.12
+# A match this close that holds what was asked for (a time, the year named, the author's view)
+# beats one that does not.
+_CLOSE_MARGIN = 0.12
 # A question in two parts takes the runner-up too when it matches nearly as well.
 _MULTI_PART_MARGIN = 0.08
 # A short answer takes a runner-up this close, while the two stay this short.
@@ -177,7 +176,8 @@ def select_span(
         announces = follower.rstrip("\"'” ").endswith(":")
         if (carries_on or asks or quoting or (strong and short)) and not announces:
             parts.append((located[0], located[1], follower))
-    if asks_two_things(question) and len(found) > 1:
+    two_parts = asks_two_things(question)
+    if two_parts and len(found) > 1:
         second = found[1] if found[0] is anchor else found[0]
         taken = {(p, i) for p, i, _ in parts}
         if (
@@ -190,7 +190,7 @@ def select_span(
     parts.sort(key=lambda part: (order[part[0].id], part[1]))
     fitted = _fit(question, parts, embed, room)
     long = sum(len(t) + 1 for _, _, t in fitted) > _LONG_FACT
-    if long and asks_for_a_phrase(question) and not asks_two_things(question):
+    if long and asks_for_a_phrase(question) and not two_parts:
         # "How many…?", "when…?": lead with the clauses that hold it, not the whole sentence.
         fitted = (
             _fit(
@@ -268,29 +268,34 @@ def _unshown_first(
 
 
 def _anchor(question: str, found: Sequence[ScoredSentence]) -> ScoredSentence:
-    """The best match; a close one that holds the kind of answer asked for ("when" -> a time)
-    when the best does not; for a question about the author's view, his own stated view nearby."""
+    """The best match, unless it lacks what the question looks for and a close match has it: the
+    kind of answer asked for ("when" -> a time), the year the question names ("why did he flip
+    in December 1994?" -> not the December 1991 letter), the author's own stated view."""
     best = found[0]
-    if missing_answer(question, best.text):
-        for sentence in found[1:6]:
-            if sentence.score < best.score - _ANSWER_KIND_MARGIN:
-                break
-            if not missing_answer(question, sentence.text):
-                return sentence
-    years = set(_YEAR.findall(question))
-    if years and not years & set(_YEAR.findall(best.text)):
-        # "why did he flip in December 1994?": not the December 1991 letter that matches as well.
-        for sentence in found[1:6]:
-            if sentence.score < best.score - _ANSWER_KIND_MARGIN:
-                break
-            if years & set(_YEAR.findall(sentence.text)):
-                return sentence
+    years = years_in(question)
+    wants: list[Callable[[str], bool]] = [lambda text: not missing_answer(question, text)]
+    if years:
+        wants.append(lambda text: bool(years & years_in(text)))
     if question_kind(question) is QuestionKind.STANCE:
-        for sentence in found[1:6]:
-            voiced = _VOICES_STANCE.search(sentence.text) and not _VOICES_STANCE.search(best.text)
-            if voiced and sentence.score >= best.score - _STANCE_MARGIN:
-                return sentence
+        wants.append(lambda text: bool(_VOICES_STANCE.search(text)))
+    for wanted in wants:
+        if not wanted(best.text):
+            closest = _close_match(found, wanted)
+            if closest is not None:
+                return closest
     return best
+
+
+def _close_match(
+    found: Sequence[ScoredSentence], wanted: Callable[[str], bool]
+) -> ScoredSentence | None:
+    """The first of the next matches within the margin of the best that `wanted` takes."""
+    for sentence in found[1:6]:
+        if sentence.score < found[0].score - _CLOSE_MARGIN:
+            return None
+        if wanted(sentence.text):
+            return sentence
+    return None
 
 
 def _score_of(found: Sequence[ScoredSentence], where: tuple[Passage, int]) -> float:

@@ -11,10 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, or_
+from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col, select
 
 from bot.messages import Citation
+from bot.storage.engine import writer
 from bot.storage.models import Conversation, ExchangeRow
+from bot.storage.view import naive_utc
 from bot.understanding.memory import ConversationKey, Turn
 
 
@@ -25,15 +28,11 @@ class TurnHistory:
 
     def recent_turns(self, key: ConversationKey, limit: int) -> list[Turn]:
         """The conversation's last `limit` answered turns, oldest first."""
-        platform, tenant, channel, thread = key
         statement = (
             select(ExchangeRow)
             .join(Conversation, col(Conversation.id) == col(ExchangeRow.conversation_id))
             .where(
-                Conversation.platform == platform,
-                Conversation.tenant == tenant,
-                Conversation.channel == channel,
-                Conversation.thread == thread,
+                *_in_conversation(key),
                 col(ExchangeRow.erased_at).is_(None),
                 or_(
                     col(Conversation.forgotten_at).is_(None),
@@ -49,32 +48,30 @@ class TurnHistory:
 
     def forget_turns(self, key: ConversationKey, when: datetime) -> None:
         """From now on the conversation's history starts after `when`, on every worker."""
-        platform, tenant, channel, thread = key
-        statement = select(Conversation).where(
-            Conversation.platform == platform,
-            Conversation.tenant == tenant,
-            Conversation.channel == channel,
-            Conversation.thread == thread,
-        )
-        with Session(self.engine) as session:
+        statement = select(Conversation).where(*_in_conversation(key))
+        with Session(writer(self.engine)) as session:
             conversation = session.exec(statement).first()
             if conversation is None:
                 return
-            conversation.forgotten_at = when.astimezone(UTC).replace(tzinfo=None)
+            conversation.forgotten_at = naive_utc(when)
             session.add(conversation)
             session.commit()
 
     def has_conversation(self, key: ConversationKey) -> bool:
         """True once the persona has answered in this conversation (a thread it should follow)."""
-        platform, tenant, channel, thread = key
-        statement = select(Conversation.id).where(
-            Conversation.platform == platform,
-            Conversation.tenant == tenant,
-            Conversation.channel == channel,
-            Conversation.thread == thread,
-        )
+        statement = select(Conversation.id).where(*_in_conversation(key))
         with Session(self.engine) as session:
             return session.exec(statement).first() is not None
+
+
+def _in_conversation(key: ConversationKey) -> list[ColumnElement[bool]]:
+    platform, tenant, channel, thread = key
+    return [
+        col(Conversation.platform) == platform,
+        col(Conversation.tenant) == tenant,
+        col(Conversation.channel) == channel,
+        col(Conversation.thread) == thread,
+    ]
 
 
 def _turn(row: ExchangeRow) -> Turn:

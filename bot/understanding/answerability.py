@@ -146,6 +146,10 @@ _ANSWER_KINDS = (
 )
 
 
+def years_in(text: str) -> set[str]:
+    return set(_YEAR.findall(text))
+
+
 def asks_for_a_phrase(question: str) -> bool:
     """Whether the question asks for a number, a time or a place: an answer a clause can hold."""
     return any(k.in_a_phrase and k.asked.search(question.strip()) for k in _ANSWER_KINDS)
